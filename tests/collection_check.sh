@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Checks that the installed collection tarball resolves as bot4.hft.* (run by
+# `make collection-check` with ANSIBLE_COLLECTIONS_PATH pointing at the install).
+set -euo pipefail
+fail() { echo "collection-check: $*" >&2; exit 1; }
+
+installed=$(ansible-galaxy collection list bot4.hft 2>/dev/null | awk '$1 == "bot4.hft" {print $2}')
+[ -n "$installed" ] || fail "bot4.hft is not installed in $ANSIBLE_COLLECTIONS_PATH"
+echo "installed bot4.hft $installed"
+
+modules=$(ansible-doc -t module -l bot4.hft 2>/dev/null | awk '{print $1}')
+filters=$(ansible-doc -t filter -l bot4.hft 2>/dev/null | awk '{print $1}')
+roles=$(ansible-doc -t role -l bot4.hft 2>/dev/null | awk '{print $1}')
+for m in bot4.hft.node_topology_info bot4.hft.node_plan_info; do
+  grep -qx "$m" <<<"$modules" || fail "module $m does not resolve"
+  ansible-doc -t module "$m" >/dev/null || fail "ansible-doc $m failed"
+done
+grep -qx bot4.hft.cpulist <<<"$filters" || fail "filter bot4.hft.cpulist does not resolve"
+grep -qx bot4.hft.preflight <<<"$roles" || fail "role bot4.hft.preflight does not resolve"
+
+# A playbook that uses the installed collection by FQCN, on localhost.
+out=$(ansible localhost -m ansible.builtin.debug -a "msg={{ '0-3,8' | bot4.hft.cpulist_expand | bot4.hft.cpulist }}" 2>&1) \
+  || fail "filter use failed: $out"
+grep -q '"0-3,8"' <<<"$out" || fail "unexpected filter output: $out"
+echo "collection-check: modules, filters and roles resolve from the built tarball"

@@ -1,0 +1,175 @@
+"""The lab node looks like a two-socket HFT server and boots like bare metal.
+
+Checked from inside the VM (testinfra over the scenario's inventory) after the
+scenario's real reboot; the topology module's answer is compared with what
+independent tools (lscpu, numactl, lspci) report on the same node.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+LAB_NAME = os.environ.get("BOT4_LAB_NAME", "molecule-node")
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
+
+DATAPLANE_NIC_ID = "8086:10d3"  # the e1000e NIC the lab attaches to NUMA node 1
+
+
+def read(host, path):
+    return host.file(path).content_string.strip()
+
+
+def lab_status():
+    out = subprocess.run(
+        [sys.executable, os.path.join(PROJECT, "lab", "labctl.py"), "status", "--name", LAB_NAME],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def test_two_numa_nodes(host):
+    assert read(host, "/sys/devices/system/node/online") == "0-1"
+    assert read(host, "/sys/devices/system/node/node0/cpulist") == "0-3"
+    assert read(host, "/sys/devices/system/node/node1/cpulist") == "4-7"
+
+
+def test_smt_siblings_pair_up(host):
+    for cpu in range(8):
+        first = cpu & ~1
+        assert read(host, f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") == f"{first}-{first + 1}"
+
+
+def test_two_sockets(host):
+    packages = {read(host, f"/sys/devices/system/cpu/cpu{cpu}/topology/physical_package_id") for cpu in range(8)}
+    assert packages == {"0", "1"}
+
+
+def test_1g_pages_supported(host):
+    assert host.file("/sys/kernel/mm/hugepages/hugepages-1048576kB").is_directory
+    assert re.search(r"^flags\s*:.*\bpdpe1gb\b", host.file("/proc/cpuinfo").content_string, re.M)
+
+
+def test_iommu_present(host):
+    groups = host.check_output("ls /sys/kernel/iommu_groups").split()
+    assert groups, "no IOMMU groups: the guest has no active IOMMU"
+    assert host.check_output("ls /sys/class/iommu").split(), "no IOMMU unit in /sys/class/iommu"
+
+
+def test_dataplane_nic_on_numa_node_1_bound_to_kernel_driver(host):
+    addresses = host.check_output(f"lspci -D -n -d {DATAPLANE_NIC_ID}").split()
+    assert addresses, f"no {DATAPLANE_NIC_ID} NIC on the node"
+    address = addresses[0]
+    assert read(host, f"/sys/bus/pci/devices/{address}/numa_node") == "1"
+    assert os.path.basename(host.check_output(f"readlink /sys/bus/pci/devices/{address}/driver")) == "e1000e"
+    assert host.check_output(f"ls /sys/bus/pci/devices/{address}/net"), "the NIC has no network interface"
+
+
+def test_booted_through_grub_from_its_disk(host):
+    cmdline = read(host, "/proc/cmdline")
+    # Only a bootloader puts BOOT_IMAGE= on the command line; QEMU's -kernel does not.
+    assert cmdline.startswith("BOOT_IMAGE=/boot/vmlinuz-"), cmdline
+    assert re.search(r"(^| )root=UUID=[0-9a-f-]+( |$)", cmdline), cmdline
+    assert host.file("/boot/grub/grub.cfg").exists
+
+
+def test_qemu_was_started_without_a_kernel_image():
+    status = lab_status()
+    nodes = status["nodes"]
+    assert nodes, status
+    for node in nodes:
+        argv = node["argv"]
+        assert "-kernel" not in argv and "-initrd" not in argv, argv
+        assert "-no-reboot" not in argv, argv
+
+
+def test_reboot_was_real(host):
+    name = host.backend.get_hostname()
+    path = os.path.join(EPHEMERAL, f"boot-ids-{name}.json")
+    with open(path, encoding="utf-8") as handle:
+        ids = json.load(handle)
+    assert ids["before"] != ids["after"], ids
+    assert read(host, "/proc/sys/kernel/random/boot_id") == ids["after"]
+
+
+@pytest.fixture(scope="module")
+def topology(host):
+    result = host.ansible("bot4.hft.node_topology_info", check=False)
+    assert "topology" in result, result
+    return result["topology"]
+
+
+def test_module_cpus_match_lscpu(host, topology):
+    rows = [line.split(",") for line in host.check_output("lscpu -p=CPU,CORE,SOCKET,NODE").splitlines()
+            if not line.startswith("#")]
+    lscpu = {int(cpu): (int(core), int(socket), int(node)) for cpu, core, socket, node in rows}
+    module = {c["id"]: c for c in topology["cpus"]["list"] if c["online"]}
+    assert sorted(module) == sorted(lscpu)
+    for cpu, (core, socket, node) in lscpu.items():
+        assert module[cpu]["package"] == socket
+        assert module[cpu]["node"] == node
+        same_core = sorted(c for c, (k, s, _n) in lscpu.items() if (k, s) == (core, socket))
+        expected = f"{same_core[0]}-{same_core[-1]}" if len(same_core) > 1 else str(cpu)
+        assert module[cpu]["siblings"] == expected
+    assert topology["cpus"]["offline"] == ""
+    assert topology["cpus"]["online"] == "0-7"
+    assert topology["cpus"]["smt_active"] is True
+
+
+def test_module_numa_nodes_match_numactl(host, topology):
+    out = host.check_output("numactl -H")
+    numactl = {}
+    for node, cpus in re.findall(r"^node (\d+) cpus: ([\d ]+)$", out, re.M):
+        numactl.setdefault(int(node), {})["cpus"] = [int(c) for c in cpus.split()]
+    for node, size in re.findall(r"^node (\d+) size: (\d+) MB$", out, re.M):
+        numactl[int(node)]["size_mb"] = int(size)
+    module = {n["id"]: n for n in topology["numa"]["nodes"]}
+    assert sorted(module) == sorted(numactl) == [0, 1]
+    for node, facts in numactl.items():
+        cpus = facts["cpus"]
+        assert module[node]["cpus"] == f"{cpus[0]}-{cpus[-1]}"
+        assert module[node]["mem_total_kb"] // 1024 == facts["size_mb"]
+        sizes = sorted(h["size_kb"] for h in module[node]["hugepages"])
+        assert sizes == [2048, 1048576]
+
+
+def test_module_nics_match_lspci(host, topology):
+    out = host.check_output("lspci -D -n -v -k")
+    lspci = {}
+    for block in out.strip().split("\n\n"):
+        head = re.match(r"^(\S+) (\w{4}): (\w{4}):(\w{4})", block)
+        if not head or not head.group(2).startswith("02"):
+            continue
+        address = head.group(1)
+        driver = re.search(r"Kernel driver in use: (\S+)", block)
+        numa = re.search(r"NUMA node: (\d+)", block)
+        group = re.search(r"IOMMU group: (\d+)", block)
+        lspci[address] = {
+            "vendor_device": f"{head.group(3)}:{head.group(4)}",
+            "driver": driver.group(1) if driver else None,
+            "numa_node": int(numa.group(1)) if numa else None,
+            "iommu_group": int(group.group(1)) if group else None,
+        }
+    module = {n["address"]: n for n in topology["nics"]}
+    assert sorted(module) == sorted(lspci)
+    for address, facts in lspci.items():
+        nic = module[address]
+        assert f"{nic['vendor'].removeprefix('0x')}:{nic['device'].removeprefix('0x')}" == facts["vendor_device"]
+        assert nic["driver"] == facts["driver"]
+        assert nic["iommu_group"] == facts["iommu_group"]
+        if facts["numa_node"] is not None:
+            assert nic["numa_node"] == facts["numa_node"]
+    dataplane = [n for n in lspci.values() if n["vendor_device"] == DATAPLANE_NIC_ID]
+    assert dataplane and dataplane[0]["numa_node"] == 1
+
+
+def test_module_reads_kernel_state(host, topology):
+    assert topology["cmdline"] == read(host, "/proc/cmdline")
+    assert topology["kernel_release"] == host.check_output("uname -r")
+    assert topology["cpu_vendor"] == "GenuineIntel"
+    assert topology["iommu"]["active"] is True
+    groups = {g["group"] for g in topology["iommu"]["groups"]}
+    assert groups == {int(g) for g in host.check_output("ls /sys/kernel/iommu_groups").split()}

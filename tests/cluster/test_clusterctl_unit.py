@@ -1,0 +1,122 @@
+"""clusterctl's pure parts: no cluster, no Go build."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+
+def test_go_output_name(clusterctl_module):
+    assert clusterctl_module.go_output_name("k8s.io/kubernetes/cmd/kubelet") == "kubelet"
+    assert clusterctl_module.go_output_name("go.etcd.io/etcd/server/v3") == "server"
+
+
+def test_kube_spec_stamps_the_required_version(clusterctl_module):
+    spec = clusterctl_module.kube_spec()
+    gomod = (clusterctl_module.KUBE_MODULE / "go.mod").read_text()
+    assert f"k8s.io/kubernetes {spec.version}" in gomod
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"-X {pkg}.gitVersion={spec.version}" in spec.ldflags
+    assert "-trimpath" in spec.flags()
+    # every staging module is replaced by its published release
+    minor = spec.version.split(".")[1]
+    replaced = [line for line in gomod.splitlines() if "=> k8s.io/" in line]
+    assert len(replaced) >= 30
+    assert all(line.strip().endswith(f"v0.{minor}.{spec.version.split('.')[2]}")
+               for line in replaced)
+
+
+def test_build_key_follows_inputs(clusterctl_module, tmp_path):
+    (tmp_path / "go.mod").write_text("module x\n")
+    (tmp_path / "go.sum").write_text("a\n")
+    spec = clusterctl_module.BuildSpec("t", tmp_path, "v1", {"x": "x"}, "-s")
+    key = spec.key("go1.26")
+    assert key.startswith("v1-") and key == spec.key("go1.26")
+    assert spec.key("go1.27") != key
+    (tmp_path / "go.sum").write_text("b\n")
+    changed = spec.key("go1.26")
+    assert changed != key
+    spec.ldflags = "-s -w"
+    assert spec.key("go1.26") != changed
+
+
+def test_fleet_nodes(clusterctl_module):
+    nodes = clusterctl_module.fleet_nodes(3, "v1.37.2")
+    assert [n["metadata"]["name"] for n in nodes] == [
+        "kwok-trading-0", "kwok-trading-1", "kwok-trading-2"]
+    zones = [n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes]
+    assert zones == ["lab-a", "lab-b", "lab-a"]
+    for node in nodes:
+        assert node["metadata"]["annotations"]["kwok.x-k8s.io/node"] == "fake"
+        assert node["status"]["allocatable"]["hugepages-1Gi"] == "8Gi"
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.37.2"
+    assert len({n["status"]["addresses"][0]["address"] for n in nodes}) == 3
+
+
+def openssl_text(path: Path) -> str:
+    return subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(path)],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_pki(clusterctl_module, tmp_path):
+    pki = clusterctl_module.Pki(tmp_path / "pki")
+    clusterctl_module.make_pki(pki, "unit")
+    for leaf, ca in (("apiserver", "ca"), ("admin", "ca"), ("etcd-server", "etcd-ca"),
+                     ("apiserver-etcd-client", "etcd-ca"),
+                     ("front-proxy-client", "front-proxy-ca")):
+        subprocess.run(["openssl", "verify", "-CAfile", str(pki.path(ca, "crt")),
+                        str(pki.path(leaf, "crt"))], check=True, capture_output=True)
+    apiserver = openssl_text(pki.path("apiserver", "crt"))
+    for san in ("IP Address:10.0.2.2", "IP Address:127.0.0.1", "IP Address:10.96.0.1",
+                "DNS:kubernetes.default.svc.cluster.local"):
+        assert san in apiserver
+    assert "TLS Web Server Authentication" in apiserver
+    admin = openssl_text(pki.path("admin", "crt"))
+    assert "O = system:masters" in admin and "TLS Web Client Authentication" in admin
+    # etcd trusts only its own CA: a cluster-CA client certificate is not valid for it
+    wrong = subprocess.run(["openssl", "verify", "-CAfile", str(pki.path("etcd-ca", "crt")),
+                            str(pki.path("admin", "crt"))], capture_output=True)
+    assert wrong.returncode != 0
+    assert oct(pki.path("ca", "key").stat().st_mode & 0o777) == "0o600"
+    assert pki.path("sa", "pub").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_oci_archive_layout(clusterctl_module, tmp_path):
+    binary = tmp_path / "app"
+    binary.write_bytes(b"\x7fELF fake")
+    archive = tmp_path / "app.tar"
+    clusterctl_module.write_oci_archive(archive, "localhost/bot4/app:v1", {"app": binary}, ["/app"])
+    check_oci_archive(archive, "localhost/bot4/app:v1", {"app"})
+
+
+def check_oci_archive(archive: Path, ref: str, files: set[str]) -> None:
+    with tarfile.open(archive) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+    assert json.loads(members["oci-layout"]) == {"imageLayoutVersion": "1.0.0"}
+    for name, data in members.items():
+        if name.startswith("blobs/sha256/"):
+            assert hashlib.sha256(data).hexdigest() == name.rsplit("/", 1)[1]
+    index = json.loads(members["index.json"])
+    (desc,) = index["manifests"]
+    assert desc["annotations"]["io.containerd.image.name"] == ref
+    manifest = json.loads(members["blobs/sha256/" + desc["digest"].split(":")[1]])
+    config = json.loads(members["blobs/sha256/" + manifest["config"]["digest"].split(":")[1]])
+    assert config["os"] == "linux" and config["architecture"] == "amd64"
+    (layer,) = manifest["layers"]
+    import gzip
+    import io
+    raw = gzip.decompress(members["blobs/sha256/" + layer["digest"].split(":")[1]])
+    assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(raw).hexdigest()]
+    with tarfile.open(fileobj=io.BytesIO(raw)) as layer_tar:
+        assert {m.name for m in layer_tar.getmembers()} == files
+
+
+@pytest.mark.parametrize("name", ["", "UPPER", "-x", "a" * 40, "a_b"])
+def test_invalid_cluster_names(clusterctl_module, name):
+    with pytest.raises(clusterctl_module.ClusterError):
+        clusterctl_module.Lab(name)

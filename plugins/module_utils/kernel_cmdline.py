@@ -180,7 +180,7 @@ def validate_args(args: Sequence[str]) -> List[str]:
         if arg.count('"') % 2:
             raise CmdlineError("kernel argument %r has an unbalanced double quote" % arg)
         key = token_key(arg)
-        if not key or key == "--":
+        if not key or key == "--" or arg.startswith("="):
             raise CmdlineError("kernel argument %r has no parameter name" % arg)
         checked.append(arg)
     return checked

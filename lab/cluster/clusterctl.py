@@ -128,7 +128,7 @@ def go_env() -> dict[str, str]:
     env.setdefault("GOMODCACHE", str(cache_dir() / "go" / "mod"))
     env.setdefault("GOCACHE", str(cache_dir() / "go" / "build"))
     env["CGO_ENABLED"] = "0"
-    env["GOFLAGS"] = "-mod=readonly -modcacherw"
+    env["GOFLAGS"] = "-mod=readonly -modcacherw -buildvcs=false"
     env["GOWORK"] = "off"
     return env
 
@@ -149,10 +149,11 @@ class BuildSpec:
     module_dir: Path
     version: str
     packages: dict[str, str]
-    ldflags: str
+    ldflags: str  # may contain {release_time}: the module's publication time
+    release_module: str | None = None
 
-    def flags(self) -> list[str]:
-        return ["-trimpath", "-ldflags", self.ldflags]
+    def flags(self, release_time: str = "{release_time}") -> list[str]:
+        return ["-trimpath", "-ldflags", self.ldflags.replace("{release_time}", release_time)]
 
     def key(self, go_version: str) -> str:
         digest = hashlib.sha256()
@@ -170,16 +171,19 @@ class BuildSpec:
 def kube_spec() -> BuildSpec:
     version = module_version(KUBE_MODULE, "k8s.io/kubernetes")
     major, minor = version.lstrip("v").split(".")[:2]
-    # Stamp what `kubectl version` and /version report. The build date is fixed
-    # (the cache key does not depend on the wall clock); there is no git tree.
+    # Stamp what `kubectl version` and /version report. The build date is the
+    # release's publication time on the module proxy, so rebuilding the same
+    # inputs gives the same binaries. The source is the unmodified release
+    # module (go.sum-verified), hence "clean"; the proxy does not tell the commit.
     stamp = {"gitVersion": version, "gitMajor": major, "gitMinor": minor,
-             "gitTreeState": "clean", "gitCommit": "", "buildDate": "1970-01-01T00:00:00Z"}
+             "gitTreeState": "clean", "gitCommit": "", "buildDate": "{release_time}"}
     ldflags = ["-s", "-w"]
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         ldflags += [f"-X {pkg}.{key}={value}" for key, value in stamp.items()]
     etcd_version = module_version(KUBE_MODULE, "go.etcd.io/etcd/server/v3")
     ldflags.append(f"-X go.etcd.io/etcd/api/v3/version.GitSHA=go-module-{etcd_version}")
-    return BuildSpec("kube", KUBE_MODULE, version, KUBE_PACKAGES, " ".join(ldflags))
+    return BuildSpec("kube", KUBE_MODULE, version, KUBE_PACKAGES, " ".join(ldflags),
+                     release_module="k8s.io/kubernetes")
 
 
 def kwok_spec() -> BuildSpec:
@@ -226,14 +230,21 @@ def build(spec: BuildSpec, force: bool = False) -> Path:
             # in one invocation.
             t_download = run_logged([go, "list", "-deps", "-f", "{{.ImportPath}}", *pkgs],
                                     logfile, spec.module_dir, env)
-            t_compile = run_logged([*nice, go, "build", *spec.flags(), "-o",
+            release_time = "1970-01-01T00:00:00Z"
+            if spec.release_module:
+                info = subprocess.run([go, "list", "-m", "-json", spec.release_module],
+                                      cwd=spec.module_dir, env=env, capture_output=True,
+                                      text=True, check=True).stdout
+                release_time = json.loads(info).get("Time", release_time)
+            flags = spec.flags(release_time)
+            t_compile = run_logged([*nice, go, "build", *flags, "-o",
                                     str(tmp / "bin") + "/", *pkgs], logfile, spec.module_dir, env)
             for name, pkg in spec.packages.items():
                 built = tmp / "bin" / go_output_name(pkg)
                 if built.name != name:
                     built.rename(tmp / "bin" / name)
             manifest = {"kind": spec.kind, "version": spec.version, "go": go_version,
-                        "packages": spec.packages, "flags": spec.flags(), "cgo": False,
+                        "packages": spec.packages, "flags": flags, "cgo": False,
                         "download_seconds": round(t_download, 1),
                         "compile_seconds": round(t_compile, 1),
                         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -297,7 +308,7 @@ def build_images(force: bool = False) -> Path:
         return outdir
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-oci-", dir=bindir.parent))
     try:
-        write_oci_archive(tmp / "pause.tar", "registry.k8s.io/pause:3.10",
+        write_oci_archive(tmp / "pause.tar", "registry.k8s.io/pause:3.10.2",
                           {"pause": bindir / "pause"}, ["/pause"])
         write_oci_archive(tmp / "hft-probe.tar", "localhost/bot4/hft-probe:v1",
                           {"hft-probe": bindir / "hft-probe"}, ["/hft-probe"])
@@ -486,7 +497,7 @@ def pid_alive(pid: int, start_time: str | None = None) -> bool:
 
 def processes_referencing(path: Path) -> list[int]:
     """PIDs whose command line mentions path: every component of a lab does."""
-    needle = str(path).encode()
+    needle = (str(path).rstrip("/") + "/").encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -746,6 +757,8 @@ def kubectl(lab: Lab, bins: dict[str, Path], *args: str, stdin: str | None = Non
 def cmd_up(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     bins = ensure_built()
+    # A SIGTERM (a CI timeout, a test runner giving up) must still clean up.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     with lab.lock():
         if any(lab.alive(c) for c in COMPONENTS):
             status = lab_status(lab)
@@ -755,6 +768,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 return 0
             raise ClusterError(f"cluster {lab.name} is partly running ({status['components']});"
                                f" run `clusterctl.py down --name {lab.name}` first")
+        lab.stop_all(grace=5.0)  # strays of an earlier run that lost its pidfiles
         started = time.monotonic()
         try:
             bring_up(lab, bins, args.kwok_nodes, args.timeout)
@@ -766,6 +780,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             f" ({args.kwok_nodes} kwok nodes Ready)")
     print(lab.admin_kubeconfig)
     return 0
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def bring_up(lab: Lab, bins: dict[str, Path], kwok_nodes: int, timeout: float) -> None:

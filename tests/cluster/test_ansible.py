@@ -18,7 +18,8 @@ def run_playbook(lab_cluster) -> subprocess.CompletedProcess:
     env = dict(os.environ, K8S_AUTH_KUBECONFIG=str(lab_cluster.kubeconfig),
                ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                PATH=f"{venv_bin}:{os.environ.get('PATH', '')}")
-    return subprocess.run([str(venv_bin / "ansible-playbook"), "-i", "localhost,", str(PLAYBOOK)],
+    return subprocess.run([str(venv_bin / "ansible-playbook"), "-i", "localhost,",
+                           "-e", f"ansible_python_interpreter={sys.executable}", str(PLAYBOOK)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
                           check=False)
 

@@ -16,7 +16,7 @@ def test_images_build_as_oci_archives(tmp_path):
     images = json.loads(proc.stdout)["images"]
     from pathlib import Path
     oci = Path(images)
-    check_oci_archive(oci / "pause.tar", "registry.k8s.io/pause:3.10", {"pause"})
+    check_oci_archive(oci / "pause.tar", "registry.k8s.io/pause:3.10.2", {"pause"})
     check_oci_archive(oci / "hft-probe.tar", "localhost/bot4/hft-probe:v1", {"hft-probe"})
     # The probe is static and runs here too: it reports the CPUs it may use.
     probe = oci.parent / "bin" / "hft-probe"

@@ -118,7 +118,7 @@ class _Planner:
     def __init__(self, prof, topo: Topology, netdev_names, root, warnings):
         self.p = prof
         self.t = topo
-        self.netdev_names = {k.lower(): v for k, v in netdev_names.items()}
+        self.netdev_names = {str(k).lower(): str(v) for k, v in netdev_names.items() if v}
         self.root = root
         self.errors: List[Tuple[str, str]] = []
         self.warnings: List[str] = list(warnings)
@@ -224,6 +224,8 @@ class _Planner:
     def _smt(self) -> None:
         cores = self.t.cores()
         self.smt_enabled = self.p["cpu"]["smt"] == "enabled"
+        if not self.smt_enabled and all(len(core) == 1 for core in cores) and self.t.smt_active is not True:
+            self.warn("cpu.smt is disabled but no core has a second online thread; nosmt changes nothing here")
         self.core_of: Dict[int, List[int]] = {}
         for core in cores:
             for c in core:
@@ -558,7 +560,10 @@ class _Planner:
                 self.f("cpu", "isolated"),
                 "CPUs %s are in both cpu.reserved and cpu.isolated" % _cl(both),
             )
-        if explicit_ok and prof["reserved"] != "auto" and prof["isolated"] != "auto":
+        if not explicit_ok:
+            # the rules below would only repeat the problems already reported
+            return empty
+        if prof["reserved"] != "auto" and prof["isolated"] != "auto":
             left = sorted(usable - set(reserved) - set(isolated))
             if left:
                 self.fail(

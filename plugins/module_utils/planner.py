@@ -380,7 +380,13 @@ class _Planner:
             self.iommu_args = False
         else:
             self.iommu_args = vfio and iommu_hw and x86
-        will_have_iommu = t.iommu_active or (self.iommu_args and iommu_hw)
+        # After the reboot the IOMMU is on if the plan turns it on, or if it is
+        # on now without an owned argument (kernel default, e.g. AMD-Vi) that
+        # the plan would drop.
+        on_by_owned_arg = "intel_iommu=on" in t.cmdline.split()
+        will_have_iommu = bool(self.iommu_args and iommu_hw) or (
+            t.iommu_active and not (on_by_owned_arg and not self.iommu_args)
+        )
         noiommu = False
         if vfio and not will_have_iommu:
             if prof["allow_noiommu"]:
@@ -390,7 +396,12 @@ class _Planner:
                     "DMA isolation"
                 )
             else:
-                if mode == "off":
+                if mode == "off" and on_by_owned_arg:
+                    why = (
+                        "kernel.iommu is off (the IOMMU is on now only through intel_iommu=on, an "
+                        "argument the collection owns and would remove)"
+                    )
+                elif mode == "off":
                     why = "kernel.iommu is off"
                 else:
                     why = "this node has none (no IOMMU groups, no DMAR/IVRS ACPI table)"

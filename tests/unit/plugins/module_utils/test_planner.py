@@ -1,0 +1,417 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Planner behaviour on the machine shapes, and properties every plan keeps."""
+
+import copy
+import dataclasses
+import json
+
+import pytest
+
+import sysfs_builder
+from conftest import SHAPE_NAMES
+
+from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist, parse_mask
+from ansible_collections.bot4.hft.plugins.module_utils.planner import (
+    PER_NODE_HUGEPAGES_MIN_KERNEL,
+    plan,
+    plan_json,
+)
+from ansible_collections.bot4.hft.plugins.module_utils.profile import DEFAULTS, normalize_profile
+from ansible_collections.bot4.hft.plugins.module_utils.topology import Topology
+
+LAB_PROFILE = {
+    "dpdk": {"devices": [{"pci": "0000:81:00.0"}]},
+    "hugepages": {"pages": [{"size": "1G", "count": 1, "node": "nic"}, {"size": "2M", "count": 256, "node": 0}]},
+}
+
+
+def cpus(text):
+    return parse_cpulist(text)
+
+
+# -------------------------------------------------------------- CPU sets
+def test_lab_defaults_reserve_one_core_per_node(shape_topology):
+    p = plan({}, shape_topology("lab"))
+    assert p["cpu"]["reserved"] == "0-1,4-5"
+    assert p["cpu"]["isolated"] == "2-3,6-7"
+    assert p["cpu"]["reserved_mask"] == "33" and p["cpu"]["isolated_mask"] == "cc"
+    assert p["kernel_args"] == [
+        "isolcpus=managed_irq,domain,2-3,6-7",
+        "nohz=on",
+        "nohz_full=2-3,6-7",
+        "rcu_nocbs=2-3,6-7",
+        "irqaffinity=0-1,4-5",
+        "systemd.cpu_affinity=0-1,4-5",
+        "rcupdate.rcu_normal_after_boot=1",
+        "default_hugepagesz=1G",
+        "transparent_hugepage=never",
+        "nosoftlockup",
+        "nmi_watchdog=0",
+        "skew_tick=1",
+        "tsc=reliable",
+        "intel_idle.max_cstate=1",
+        "processor.max_cstate=1",
+        "intel_pstate=passive",
+    ]
+    assert p["warnings"] == []
+
+
+def test_xeon_spread_takes_the_lowest_core_of_each_node(shape_topology):
+    p = plan({}, shape_topology("xeon2s"))
+    # node 0's lowest core is 0+32, node 1's is 1+33 (interleaved numbering)
+    assert p["cpu"]["reserved"] == "0-1,32-33"
+    assert p["cpu"]["reserved_by_node"] == [{"node": 0, "cpus": "0,32"}, {"node": 1, "cpus": "1,33"}]
+    assert p["cpu"]["reserved_mask"] == "00000003,00000003"
+    assert p["kubelet"]["reservedSystemCPUs"] == "0-1,32-33"
+
+
+def test_first_avoids_the_nic_node_beyond_the_boot_core(shape_topology):
+    t = shape_topology("xeon2s")
+    profile = {
+        "cpu": {"reserved_numa": "first", "reserved_cores": 3},
+        "dpdk": {"devices": [{"interface": "eno2"}]},  # an igb port on node 0, the boot node
+    }
+    p = plan(profile, t)
+    # boot CPU's core (0+32) stays, the other two come from node 1, which has no DPDK NIC
+    assert p["cpu"]["reserved"] == "0-1,3,32-33,35"
+    assert p["dpdk"]["nic_nodes"] == [0]
+
+
+def test_first_without_nics_fills_the_boot_node(shape_topology):
+    p = plan({"cpu": {"reserved_numa": "first", "reserved_cores": 3}}, shape_topology("xeon2s"))
+    assert p["cpu"]["reserved"] == "0,2,4,32,34,36"
+
+
+def test_first_with_nic_locality_ignore_fills_the_boot_node(shape_topology):
+    profile = {
+        "cpu": {"reserved_numa": "first", "reserved_cores": 2},
+        "numa": {"nic_locality": "ignore"},
+        "dpdk": {"devices": [{"interface": "eno2"}]},
+    }
+    assert plan(profile, shape_topology("xeon2s"))["cpu"]["reserved"] == "0,2,32,34"
+
+
+def test_reserved_numa_list(shape_topology):
+    p = plan({"cpu": {"reserved_numa": [0, 2]}}, shape_topology("epyc_nps4"))
+    assert p["cpu"]["reserved"] == "0,16,32,48"
+
+
+def test_explicit_reserved_gives_the_rest_to_isolated(shape_topology):
+    p = plan({"cpu": {"reserved": "0-1"}}, shape_topology("lab"))
+    assert p["cpu"]["isolated"] == "2-7"
+
+
+def test_explicit_isolated_gives_the_rest_to_reserved(shape_topology):
+    p = plan({"cpu": {"isolated": "6-7"}}, shape_topology("lab"))
+    assert p["cpu"]["reserved"] == "0-5"
+
+
+def test_explicit_reserved_ignores_auto_only_fields_with_a_warning(shape_topology):
+    p = plan({"cpu": {"reserved": "0-1", "reserved_cores": 2}}, shape_topology("lab"))
+    assert "hft_profile.cpu.reserved_cores is ignored because hft_profile.cpu.reserved is an explicit cpulist" \
+        in p["warnings"]
+
+
+def test_balanced_isolation_keeps_load_balancing(shape_topology):
+    p = plan({"cpu": {"isolation": "balanced"}}, shape_topology("lab"))
+    assert p["kernel_args"][0] == "isolcpus=managed_irq,2-3,6-7"
+    assert p["cpu"]["isolation"] == "balanced"
+
+
+def test_smt_disabled_plans_first_threads_only(shape_topology):
+    p = plan({"cpu": {"smt": "disabled"}}, shape_topology("xeon2s"))
+    assert p["cpu"]["smt_siblings_offline"] == "32-63"
+    assert p["cpu"]["reserved"] == "0-1"
+    assert p["cpu"]["isolated"] == "2-31"
+    assert p["kernel_args"][-1] == "nosmt"
+    assert p["power"]["cpus"] == "0-31"
+
+
+def test_smt_disabled_on_a_machine_without_smt_warns(shape_topology):
+    p = plan({"cpu": {"smt": "disabled"}}, shape_topology("single8"))
+    assert any("nosmt changes nothing" in w for w in p["warnings"])
+
+
+def test_offline_cpus_are_in_no_set_and_reported(shape_topology):
+    p = plan({"numa": {"nic_locality": "ignore"}}, shape_topology("offline2s"))
+    assert p["cpu"]["offline"] == "20-23"
+    assert p["cpu"]["reserved"] == "0,8,16,24"
+    assert p["cpu"]["isolated"] == "1-7,9-15,17-19,25-31"
+    # 48 possible CPUs: the masks are 48 bits wide, like the kernel's
+    assert p["cpu"]["reserved_mask"] == "0000,01010101"
+    assert any("CPUs 20-23 are present but offline" in w for w in p["warnings"])
+
+
+def test_isolated_preferred_puts_nic_nodes_first_then_nearest(shape_topology):
+    t = shape_topology("epyc_nps4")
+    p = plan({"dpdk": {"devices": [{"pci": "0000:81:00.0"}]}}, t)  # node 2
+    order = p["cpu"]["isolated_preferred"]
+    nodes = [t.cpu(c).node for c in order]
+    # node 2 first, then node 3 (distance 11), then 0 and 1 (distance 12)
+    assert nodes == sorted(nodes, key=[2, 3, 0, 1].index)
+    assert order[:14] == list(range(17, 24)) + list(range(49, 56))
+    assert sorted(order) == cpus(p["cpu"]["isolated"])
+
+
+# ------------------------------------------------------------- hugepages
+def test_lab_hugepages_per_node_at_boot(shape_topology):
+    p = plan(LAB_PROFILE, shape_topology("lab"))
+    assert p["hugepages"] == [
+        {"size": "1G", "size_kb": 1048576, "node": 0, "count": 0, "at_boot": True},
+        {"size": "1G", "size_kb": 1048576, "node": 1, "count": 1, "at_boot": True},
+        {"size": "2M", "size_kb": 2048, "node": 0, "count": 256, "at_boot": True},
+        {"size": "2M", "size_kb": 2048, "node": 1, "count": 0, "at_boot": True},
+    ]
+    args = p["kernel_args"]
+    start = args.index("default_hugepagesz=1G")
+    assert args[start:start + 5] == [
+        "default_hugepagesz=1G", "hugepagesz=1G", "hugepages=1:1", "hugepagesz=2M", "hugepages=0:256"]
+    assert p["hugepages_boot"]["mode"] == "per_node"
+    assert p["hugetlbfs_mounts"] == [
+        {"path": "/dev/hugepages", "pagesize": "1G", "default": True},
+        {"path": "/dev/hugepages-2M", "pagesize": "2M", "default": False},
+    ]
+
+
+def test_old_kernel_boots_totals_and_allocates_per_node_at_runtime(shape_topology):
+    t = shape_topology("epyc_nps4")
+    assert t.kernel_release.startswith("5.15")
+    p = plan({"dpdk": {"devices": [{"pci": "0000:c1:00.0"}]}, "hugepages": {"pages": [
+        {"size": "1G", "count": 8, "node": "nic"}, {"size": "2M", "count": 512, "node": "all"}]}}, t)
+    assert p["hugepages_boot"]["mode"] == "total"
+    assert "hugepages=8" in p["kernel_args"] and "hugepages=2048" in p["kernel_args"]
+    one_g = [h for h in p["hugepages"] if h["size"] == "1G"]
+    assert [(h["node"], h["count"], h["at_boot"]) for h in one_g] == [
+        (0, 0, False), (1, 0, False), (2, 0, False), (3, 8, False)]
+    # the same count on every node is what the kernel's own spreading gives
+    assert all(h["at_boot"] for h in p["hugepages"] if h["size"] == "2M")
+    assert p["hugepages_boot"]["runtime_allocation"] is True
+
+
+def test_single_node_uses_the_total(shape_topology):
+    p = plan({"dpdk": {"devices": [{"interface": "enp1s0f0"}]},
+              "hugepages": {"pages": [{"size": "1G", "count": 4, "node": "nic"}]}}, shape_topology("single8"))
+    # numa_node -1 on a single-node machine is node 0
+    assert p["dpdk"]["devices"][0]["numa_node"] == 0
+    assert p["hugepages"] == [{"size": "1G", "size_kb": 1048576, "node": 0, "count": 4, "at_boot": True}]
+    assert "hugepages=4" in p["kernel_args"]
+
+
+def test_runtime_hugepages_add_no_boot_arguments(shape_topology):
+    p = plan({"hugepages": {"boot": "runtime", "pages": [{"size": "2M", "count": 64, "node": 1}]}},
+             shape_topology("lab"))
+    assert not [a for a in p["kernel_args"] if a.startswith(("hugepages=", "hugepagesz="))]
+    assert "default_hugepagesz=1G" in p["kernel_args"]
+    assert all(h["at_boot"] is False for h in p["hugepages"])
+
+
+def test_per_node_forced_on_an_old_kernel_warns(shape_topology):
+    p = plan({"numa": {"nic_locality": "ignore"}, "hugepages": {"boot": "per_node", "pages": [
+        {"size": "1G", "count": 2, "node": 1}]}}, shape_topology("offline2s"))
+    assert "hugepages=1:2" in p["kernel_args"]
+    assert any("backported" in w for w in p["warnings"])
+
+
+def test_per_node_boot_threshold_is_5_16(custom_shape):
+    assert PER_NODE_HUGEPAGES_MIN_KERNEL == (5, 16)
+    for release, mode in (("5.15.0-91-generic", "total"), ("5.16.0-1-amd64", "per_node"), ("6.12.9", "per_node")):
+        t = custom_shape(dataclasses.replace(sysfs_builder.lab_vm(), osrelease=release))
+        p = plan(LAB_PROFILE, t)
+        assert p["hugepages_boot"]["mode"] == mode, release
+
+
+# --------------------------------------------------------- DPDK and IOMMU
+def test_vfio_turns_the_iommu_on_when_the_firmware_has_one(shape_topology):
+    p = plan({"dpdk": {"devices": [{"pci": "0000:af:00.0"}]}}, shape_topology("xeon2s"))
+    args = p["kernel_args"]
+    assert args.index("intel_iommu=on") == args.index("rcupdate.rcu_normal_after_boot=1") + 1
+    assert args[args.index("intel_iommu=on") + 1] == "iommu=pt"
+    assert any("after the reboot" in w for w in p["warnings"])
+
+
+def test_amd_gets_passthrough_only(shape_topology):
+    p = plan({"dpdk": {"devices": [{"pci": "0000:c1:00.0"}]}}, shape_topology("epyc_nps4"))
+    args = p["kernel_args"]
+    assert "iommu=pt" in args and not [a for a in args if a.startswith(("intel_iommu", "amd_iommu"))]
+    assert "processor.max_cstate=1" in args and "amd_pstate=passive" in args
+    assert not [a for a in args if a.startswith(("intel_idle", "intel_pstate"))]
+
+
+def test_uio_needs_no_iommu(shape_topology):
+    p = plan({"dpdk": {"devices": [{"pci": "0000:af:00.0"}], "driver": "uio_pci_generic"}},
+             shape_topology("xeon2s"))
+    assert not [a for a in p["kernel_args"] if "iommu" in a]
+
+
+def test_allow_noiommu(shape_topology):
+    p = plan({"numa": {"nic_locality": "ignore"},
+              "dpdk": {"devices": [{"pci": "0000:3b:00.0"}], "allow_noiommu": True}}, shape_topology("offline2s"))
+    assert p["dpdk"]["noiommu"] is True
+    assert not [a for a in p["kernel_args"] if "iommu" in a]
+    assert any("no-IOMMU mode" in w for w in p["warnings"])
+
+
+def test_kernel_driver_devices_are_not_bound(shape_topology):
+    t = shape_topology("epyc_nps4")
+    p = plan({"dpdk": {"devices": [{"id": "15b3:101d", "index": 1, "driver": "kernel"}]}}, t)
+    dev = p["dpdk"]["devices"][0]
+    assert dev["pci"] == "0000:81:00.1" and dev["target_driver"] == "kernel"
+    assert dev["current_driver"] == "mlx5_core" and dev["netdev"] == "enp129s0f1np1"
+    # nothing to bind to vfio-pci: no IOMMU arguments
+    assert "iommu=pt" not in p["kernel_args"]
+
+
+def test_bound_device_resolves_through_netdev_names(custom_shape):
+    shape = sysfs_builder.lab_vm()
+    nics = [n if n.address != "0000:81:00.0" else dataclasses.replace(n, driver="vfio-pci", netdev=None)
+            for n in shape.nics]
+    t = custom_shape(dataclasses.replace(shape, nics=nics))
+    profile = {"dpdk": {"devices": [{"interface": "enp129s0"}]}}
+    p = plan(profile, t, netdev_names={"0000:81:00.0": "enp129s0"})
+    assert p["dpdk"]["devices"][0]["pci"] == "0000:81:00.0"
+    assert p["dpdk"]["devices"][0]["current_driver"] == "vfio-pci"
+    assert p["dpdk"]["devices"][0]["netdev"] == "enp129s0"
+    with pytest.raises(Exception) as exc:
+        plan(profile, t)
+    assert "select it by pci" in str(exc.value)
+
+
+def test_shared_iommu_group_warns(custom_shape):
+    shape = sysfs_builder.lab_vm()
+    shape = dataclasses.replace(shape, iommu_extra={9: ["0000:81:00.1"]})
+    p = plan(LAB_PROFILE, custom_shape(shape))
+    assert p["dpdk"]["devices"][0]["iommu_group_devices"] == ["0000:81:00.0", "0000:81:00.1"]
+    assert any("IOMMU group 9 of 0000:81:00.0 also holds 0000:81:00.1" in w for w in p["warnings"])
+
+
+def test_unknown_cpu_vendor_adds_no_x86_arguments(custom_shape):
+    t = custom_shape(dataclasses.replace(sysfs_builder.lab_vm(), vendor=""))
+    p = plan({}, t)
+    assert not [a for a in p["kernel_args"] if a.startswith(("tsc=", "intel_", "processor.", "amd_"))]
+    assert any("neither Intel nor AMD" in w for w in p["warnings"])
+
+
+# ------------------------------------------------------ sysctl, kubelet
+def test_sysctl_merges_the_profile_over_the_defaults(shape_topology):
+    p = plan({"sysctl": {"vm.stat_interval": 120, "net.core.busy_poll": "50"}}, shape_topology("lab"))
+    assert p["sysctl"]["vm.stat_interval"] == "120"
+    assert p["sysctl"]["net.core.busy_poll"] == "50"
+    assert p["sysctl"]["kernel.numa_balancing"] == "0"
+    assert list(p["sysctl"]) == sorted(p["sysctl"])
+
+
+def test_kubelet_settings(shape_topology):
+    p = plan({"numa": {"topology_policy": "restricted", "topology_scope": "pod",
+                       "topology_policy_options": {"prefer-closest-numa-nodes": True}},
+              "kubelet": {"system_reserved_memory": "1Gi", "kube_reserved_memory": "256Mi",
+                          "cpu_manager_policy_options": {"full-pcpus-only": True, "align-by-socket": "false"}}},
+             shape_topology("xeon2s"))
+    k = p["kubelet"]
+    assert k["cpuManagerPolicy"] == "static"
+    assert k["topologyManagerPolicy"] == "restricted" and k["topologyManagerScope"] == "pod"
+    assert k["topologyManagerPolicyOptions"] == {"prefer-closest-numa-nodes": "true"}
+    assert k["cpuManagerPolicyOptions"] == {"align-by-socket": "false", "full-pcpus-only": "true"}
+    assert k["systemReserved"] == {"memory": "1024Mi"}
+    # reservedMemory must equal system + kube reserved + hard eviction, on the reserved CPUs' node
+    assert k["reservedMemory"] == [{"numaNode": 0, "limits": {"memory": "1380Mi"}}]
+
+
+def test_memory_manager_none_has_no_reserved_memory(shape_topology):
+    p = plan({"kubelet": {"memory_manager_policy": "None"}}, shape_topology("lab"))
+    assert p["kubelet"]["reservedMemory"] == []
+
+
+def test_irq_plan(shape_topology):
+    p = plan({}, shape_topology("xeon2s"))
+    assert p["irq"] == {
+        "default_smp_affinity": "00000003,00000003",
+        "housekeeping_cpus": "0-1,32-33",
+        "irqbalance_banned_cpulist": "2-31,34-63",
+        "irqbalance_banned_mask": "fffffffc,fffffffc",
+    }
+
+
+# ------------------------------------------------------------ determinism
+def test_profile_digest_is_stable_and_sees_defaults():
+    a, _ = normalize_profile({})
+    b, _ = normalize_profile(copy.deepcopy(DEFAULTS))
+    assert a == b
+
+
+def test_digest_changes_with_the_profile(shape_topology):
+    t = shape_topology("lab")
+    assert plan({}, t)["profile_digest"] == plan({"cpu": {"isolated": "auto"}}, t)["profile_digest"]
+    assert plan({}, t)["profile_digest"] != plan({"kernel": {"thp": "madvise"}}, t)["profile_digest"]
+
+
+def test_plan_does_not_modify_its_input(shape_topology):
+    t = shape_topology("lab")
+    profile = copy.deepcopy(LAB_PROFILE)
+    before = json.dumps(t.to_dict(), sort_keys=True)
+    plan(profile, t)
+    assert profile == LAB_PROFILE
+    assert json.dumps(t.to_dict(), sort_keys=True) == before
+
+
+# -------------------------------------------------------------- properties
+PROFILES = {
+    "defaults": {},
+    "first2": {"cpu": {"reserved_numa": "first", "reserved_cores": 2}, "numa": {"nic_locality": "ignore"}},
+    "nosmt": {"cpu": {"smt": "disabled"}, "numa": {"nic_locality": "ignore"}},
+    "balanced": {"cpu": {"isolation": "balanced"}, "numa": {"nic_locality": "ignore"}},
+}
+
+
+@pytest.mark.parametrize("profile_name", sorted(PROFILES))
+@pytest.mark.parametrize("shape", SHAPE_NAMES)
+def test_plan_properties(shape_topology, shape, profile_name):
+    t = shape_topology(shape)
+    p = plan(PROFILES[profile_name], t)
+    online = set(t.cpus_online)
+    reserved = set(cpus(p["cpu"]["reserved"]))
+    isolated = set(cpus(p["cpu"]["isolated"]))
+    siblings_off = set(cpus(p["cpu"]["smt_siblings_offline"]))
+    # subsets of online, disjoint, covering every CPU that stays online
+    assert reserved and isolated
+    assert reserved | isolated <= online
+    assert not reserved & isolated
+    assert reserved | isolated | siblings_off == online
+    assert not (reserved | isolated) & set(t.cpus_offline)
+    assert 0 in reserved
+    # whole cores while SMT is enabled; first threads only when disabled
+    for core in t.cores():
+        if p["cpu"]["smt"] == "enabled":
+            assert set(core) <= reserved or set(core) <= isolated, core
+        else:
+            assert set(core[1:]) <= siblings_off
+    # masks and per-node views agree with the cpulists
+    assert set(parse_mask(p["cpu"]["reserved_mask"])) == reserved
+    assert set(parse_mask(p["cpu"]["isolated_mask"])) == isolated
+    assert set().union(*[cpus(n["cpus"]) for n in p["cpu"]["isolated_by_node"]]) == isolated
+    assert sorted(p["cpu"]["isolated_preferred"]) == sorted(isolated)
+    for entry in p["cpu"]["isolated_by_node"]:
+        assert all(t.cpu(c).node == entry["node"] for c in cpus(entry["cpus"]))
+    # kernel args: the owned keys, in the fixed order
+    keys = [a.split("=")[0] for a in p["kernel_args"]]
+    order = ["isolcpus", "nohz", "nohz_full", "rcu_nocbs", "irqaffinity", "systemd.cpu_affinity",
+             "rcupdate.rcu_normal_after_boot", "intel_iommu", "iommu", "default_hugepagesz", "hugepagesz",
+             "hugepages", "transparent_hugepage", "nosoftlockup", "nmi_watchdog", "skew_tick", "tsc",
+             "intel_idle.max_cstate", "processor.max_cstate", "idle", "intel_pstate", "amd_pstate", "nosmt"]
+    firsts = [order.index(k) for k in keys if k not in ("hugepagesz", "hugepages")]
+    assert firsts == sorted(firsts)
+    assert set(keys) <= set(p["kernel_arg_keys"])
+    assert p["irq"]["irqbalance_banned_cpulist"] == p["cpu"]["isolated"]
+    assert p["kubelet"]["reservedSystemCPUs"] == p["cpu"]["reserved"]
+
+
+@pytest.mark.parametrize("shape", SHAPE_NAMES)
+def test_plan_is_deterministic_and_works_from_a_saved_topology(shape_topology, shape):
+    t = shape_topology(shape)
+    profile = {"numa": {"nic_locality": "ignore"}}
+    first = plan_json(plan(profile, t))
+    assert plan_json(plan(copy.deepcopy(profile), shape_topology(shape))) == first
+    saved = json.loads(json.dumps(t.to_dict()))
+    assert plan_json(plan(profile, saved)) == first
+    assert plan_json(plan(profile, Topology.from_dict(saved))) == first

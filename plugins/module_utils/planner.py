@@ -68,6 +68,13 @@ PLANNED_SYSCTL = {
     "kernel.hung_task_timeout_secs": "600",
 }
 
+# Mainline kernels that first took each amd_pstate= mode: commit 202e683df37c
+# (disable, passive) was merged for 6.2, the EPP driver (active) for 6.3 and
+# guided autonomous mode for 6.4.  Distribution kernels backport them (RHEL
+# 9.3 documents all four on 5.14), so the argument is always planned and an
+# older kernel only gets a warning.
+AMD_PSTATE_MIN_KERNEL = {"disable": (6, 2), "passive": (6, 2), "active": (6, 3), "guided": (6, 4)}
+
 INTEL = ("GenuineIntel",)
 AMD = ("AuthenticAMD", "HygonGenuine")
 
@@ -832,6 +839,13 @@ class _Planner:
                     args.append("intel_pstate=%s" % prof["pstate"])
             elif vendor in AMD:
                 args.append("amd_pstate=%s" % prof["pstate"])
+                need = AMD_PSTATE_MIN_KERNEL[prof["pstate"]]
+                version = kernel_version(self.t.kernel_release)
+                if version is not None and version < need:
+                    self.warn(
+                        "amd_pstate=%s needs kernel %d.%d or a backport; kernel %s without one ignores it"
+                        % (prof["pstate"], need[0], need[1], self.t.kernel_release)
+                    )
         power = {
             "governor": prof["governor"],
             "max_cstate": prof["max_cstate"],

@@ -415,3 +415,10 @@ def test_plan_is_deterministic_and_works_from_a_saved_topology(shape_topology, s
     saved = json.loads(json.dumps(t.to_dict()))
     assert plan_json(plan(profile, saved)) == first
     assert plan_json(plan(profile, Topology.from_dict(saved))) == first
+
+
+def test_amd_pstate_on_an_older_kernel_warns(shape_topology):
+    p = plan({}, shape_topology("epyc_nps4"))  # 5.15
+    assert "amd_pstate=passive" in p["kernel_args"]
+    assert "amd_pstate=passive needs kernel 6.2 or a backport; kernel 5.15.0-91-generic without one ignores it" \
+        in p["warnings"]

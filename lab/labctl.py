@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -79,8 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--sockets", type=_positive, help="sockets = NUMA nodes (default 2)")
     sp.add_argument("--cores", type=_positive, help="cores per socket (default 2)")
     sp.add_argument("--threads", type=_positive, help="threads per core (default 2)")
-    sp.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS",
-                    help="wait this long for SSH on each node (default 300)")
+    sp.add_argument("--timeout", type=float, default=480.0, metavar="SECONDS",
+                    help="wait this long for SSH on each node (default 480; a TCG boot "
+                         "takes 30-60 s on an idle host, several minutes on a busy one)")
     add_accel(sp)
 
     sp = sub.add_parser("down", help="power the lab's nodes off (ACPI), keep their disks")
@@ -119,8 +121,15 @@ def _hardware(args: argparse.Namespace, lab: Lab) -> qemu.Hardware | None:
         raise LabError(str(exc)) from exc
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # Unwind like Ctrl-C, so that `up` stops the VMs it started and a build
+    # removes its temporary directory.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "image":
             spec = image_mod.ImageSpec()
@@ -143,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "destroy":
             Lab(args.name).destroy(timeout=args.timeout)
         elif args.command == "status":
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             if args.name:
                 print(dumps(Lab(args.name).status()))
             else:

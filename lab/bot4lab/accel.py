@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from . import qemu
-from .common import LabError, cache_dir, host_boot_id, log, read_json, write_json
+from .common import LabError, die_with_parent, cache_dir, host_boot_id, log, read_json, write_json
 
 ENV = "BOT4_LAB_ACCEL"
 CHOICES = ("auto", "kvm", "tcg")
@@ -57,8 +57,10 @@ def probe_kvm(kernel: Path, qemu_bin: str = qemu.QEMU_BINARY, seconds: float = P
     with tempfile.TemporaryDirectory(prefix="bot4-accel-probe-") as tmp:
         console = Path(tmp) / "console.log"
         argv = qemu.probe_argv(qemu_bin, "kvm", kernel, console)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        errors = Path(tmp) / "qemu.err"
+        with open(errors, "wb") as err:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                    preexec_fn=die_with_parent)
         seen = False
         deadline = time.monotonic() + seconds
         try:
@@ -74,6 +76,10 @@ def probe_kvm(kernel: Path, qemu_bin: str = qemu.QEMU_BINARY, seconds: float = P
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
+        if not seen:
+            why = errors.read_text(errors="replace").strip().splitlines()
+            log("KVM probe: " + (f"QEMU exited: {why[0]}" if proc.returncode and why
+                                 else "no kernel output (guest stuck in firmware)"))
         return seen
 
 
@@ -95,7 +101,7 @@ def resolve(cli_value: Optional[str], kernel: Optional[Path]) -> str:
         log(f"probing KVM: booting {kernel.name} under -accel kvm for up to {PROBE_SECONDS:.0f}s")
         ok = probe_kvm(kernel)
         result = "kvm" if ok else "tcg"
-        why = "the probe kernel booted" if ok else "no kernel output under KVM (guest stuck)"
+        why = "the probe kernel booted" if ok else "the probe kernel did not boot under KVM"
     log(f"accelerator: {result} ({why}); cached for this host boot")
     write_json(probe_cache_file(), {"boot_id": boot_id, "accel": result, "reason": why,
                                     "probed_at": int(time.time())})

@@ -57,6 +57,18 @@ def run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess:
     return proc
 
 
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL if labctl dies (Linux PR_SET_PDEATHSIG), so
+    a killed build never leaves its install or probe VM running."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 def require_tools(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None and not Path(t).is_file()]
     if missing:

@@ -37,7 +37,7 @@ from typing import Iterator, List, Optional, Tuple
 
 from . import accel as accel_mod
 from . import qemu
-from .common import IMAGE_SRC_DIR, LabError, cache_dir, log, read_json, require_tools, run, tail, write_json
+from .common import IMAGE_SRC_DIR, LabError, die_with_parent, cache_dir, log, read_json, require_tools, run, tail, write_json
 
 # Bump when the build procedure changes in a way that changes the image.
 BUILD_VERSION = "bot4-lab-image/1"
@@ -57,6 +57,9 @@ UNITS_TO_ENABLE = (
     "bot4-lab-ssh-hostkeys.service",
     "systemd-networkd.service",
 )
+# systemd-networkd configures the network; Debian's ifupdown (priority important,
+# so installed) would only bring up lo, after waiting for udev to settle.
+UNITS_TO_DISABLE = ("networking.service",)
 
 
 @dataclass(frozen=True)
@@ -195,11 +198,16 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
     try:
         rootfs = tmp / "rootfs"
         t = time.monotonic()
+        root_uuid = str(uuid.uuid4())
+        fstab = fstab_text(root_uuid)
         log(f"image {iid}: mmdebstrap {spec.suite} with {len(packages)} packages")
         with open(tmp / "mmdebstrap.log", "wb") as out:
             proc = subprocess.run(
                 ["mmdebstrap", "--mode=root", "--variant=important", "--components=main",
                  "--include=" + ",".join(packages), "--aptopt=Acquire::Retries \"3\"",
+                 # fstab before the kernel is installed, so that initramfs-tools
+                 # puts fsck for the root file system into the initrd
+                 f"--essential-hook=printf '%s' '{fstab}' > \"$1/etc/fstab\"",
                  spec.suite, str(rootfs), *spec.apt_sources()],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if proc.returncode != 0:
@@ -207,7 +215,6 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
                            f"{tail(tmp / 'mmdebstrap.log', 30)}")
         timings["mmdebstrap_s"] = round(time.monotonic() - t, 1)
 
-        root_uuid = str(uuid.uuid4())
         kernel_version, kernel, initrd = _customize(spec, rootfs, tmp, root_uuid)
         package_versions = run(
             ["dpkg-query", f"--admindir={rootfs}/var/lib/dpkg", "-W",
@@ -264,6 +271,11 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
         raise
 
 
+def fstab_text(root_uuid: str) -> str:
+    return (f"# <file system> <mount point> <type> <options> <dump> <pass>\n"
+            f"UUID={root_uuid} / ext4 errors=remount-ro 0 1\n")
+
+
 def _copy_overlay(src: Path, dest_root: Path) -> None:
     """Copy lab/image/rootfs/ into the tree: root-owned, 0755 dirs/executables, 0644 files."""
     for path in _source_files(src):
@@ -292,14 +304,15 @@ def _customize(spec: ImageSpec, rootfs: Path, tmp: Path, root_uuid: str) -> Tupl
         resolv.unlink()
     # QEMU user networking's DNS forwarder (same address on every node).
     resolv.write_text("nameserver 10.0.2.3\n")
-    (rootfs / "etc/fstab").write_text(
-        f"# <file system> <mount point> <type> <options> <dump> <pass>\n"
-        f"UUID={root_uuid} / ext4 errors=remount-ro 0 1\n")
+    (rootfs / "etc/fstab").write_text(fstab_text(root_uuid))
     for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     (rootfs / "etc/machine-id").write_text("")
     shutil.rmtree(rootfs / "root/.ssh", ignore_errors=True)
     run(["systemctl", f"--root={rootfs}", "enable", *UNITS_TO_ENABLE], capture_output=True)
+    present = [u for u in UNITS_TO_DISABLE if (rootfs / "lib/systemd/system" / u).exists()]
+    if present:
+        run(["systemctl", f"--root={rootfs}", "disable", *present], capture_output=True)
     script = rootfs / INSTALL_SCRIPT_IN_GUEST.lstrip("/")
     shutil.copyfile(spec.install_script, script)
     os.chmod(script, 0o755)
@@ -337,7 +350,7 @@ def _install_boot(accel: str, disk: Path, kernel: Path, initrd: Path, console: P
     argv = qemu.install_argv(qemu.QEMU_BINARY, accel, disk, kernel, initrd, console,
                              INSTALL_SCRIPT_IN_GUEST)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+                            stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
         out, _ = proc.communicate(timeout=INSTALL_TIMEOUT)
     except subprocess.TimeoutExpired:

@@ -39,7 +39,7 @@ from .common import LabError, labs_dir, log, read_json, require_tools, run, tail
 from .ports import allocate_ports, port_is_free
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
-SSH_TIMEOUT = 300.0
+SSH_TIMEOUT = 480.0
 POWERDOWN_TIMEOUT = 120.0
 KEY_NAME = "id_ed25519"
 

@@ -25,6 +25,10 @@ from typing import List, Optional
 
 QEMU_BINARY = "qemu-system-x86_64"
 FW_CFG_PREFIX = "opt/bot4"
+# SMT siblings only show in the guest with an Intel vendor string; "max" exposes
+# pdpe1gb (1 GiB pages) and avx2 under TCG. Named models (Skylake-Server...) hang
+# early in boot under TCG.
+NODE_CPU = "max,vendor=GenuineIntel"
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ def machine_args(hw: Hardware) -> List[str]:
         # a nested guest; emulated devices bound to vfio-pci in the guest work
         # without it.
         "-device", "intel-iommu,intremap=on",
-        "-cpu", "max,vendor=GenuineIntel",
+        "-cpu", NODE_CPU,
         "-smp", f"{hw.cpus},sockets={hw.sockets},cores={hw.cores},threads={hw.threads}",
         "-m", f"{hw.memory_mib}M",
     ]
@@ -172,11 +176,12 @@ def install_argv(
 
 
 def probe_argv(qemu: str, accel: str, kernel: Path, console_log: Path) -> List[str]:
-    """Boot only the node kernel, no disk: enough to see if the accelerator runs guests."""
+    """Boot only the node kernel, no disk, on the nodes' machine and CPU model:
+    enough to see whether the accelerator really runs lab guests."""
     return [
         qemu, "-name", "guest=bot4-lab-accel-probe",
         *accel_args(accel),
-        "-machine", "q35", "-cpu", "max", "-smp", "1", "-m", "256M",
+        "-machine", "q35,kernel-irqchip=split", "-cpu", NODE_CPU, "-smp", "2", "-m", "512M",
         "-display", "none", "-no-reboot", "-nic", "none",
         "-kernel", str(kernel), "-append", "console=ttyS0,115200n8 panic=-1",
         "-chardev", f"file,id=console0,path={console_log}",

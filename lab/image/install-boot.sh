@@ -15,7 +15,12 @@ mount -o remount,rw /
 
 finish() {
     sync
-    mount -o remount,ro / || true
+    # This script is still open (and deleted): if / refuses to go read-only,
+    # force it with the emergency remount.
+    if ! mount -o remount,ro / 2>/dev/null; then
+        echo u > /proc/sysrq-trigger
+        sleep 2
+    fi
     echo "BOT4-LAB-INSTALL-RESULT: $1"
     echo o > /proc/sysrq-trigger
     sleep 60

@@ -31,7 +31,7 @@ import stat
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
@@ -137,7 +137,10 @@ def images_dir() -> Path:
 
 def find_image(spec: ImageSpec) -> Optional[Path]:
     """The cached base image for spec, if a complete one exists."""
-    d = images_dir() / image_id(spec)
+    return _complete_image(images_dir() / image_id(spec))
+
+
+def _complete_image(d: Path) -> Optional[Path]:
     manifest = read_json(d / MANIFEST)
     base = d / BASE_NAME
     if manifest and manifest.get("image_id") == d.name and base.is_file():
@@ -167,7 +170,7 @@ def ensure_image(spec: ImageSpec = ImageSpec(), force: bool = False,
             fcntl.flock(lock, fcntl.LOCK_EX)
             force = False  # the other build just produced it
         if not force:
-            found = find_image(spec)
+            found = _complete_image(root / iid)
             if found:
                 return found
         _remove_stale_builds(root)
@@ -190,12 +193,18 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
     if os.geteuid() != 0:
         raise LabError("building the node image needs root (mmdebstrap root mode, "
                        "file ownership in mkfs.ext4 -d)")
-    packages = read_list(spec.packages_file)
     tmp = root / f".tmp-{iid}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     tmp.mkdir()
     started = time.monotonic()
     timings = {}
     try:
+        # Build from a snapshot of the sources, so that the image always matches
+        # its hash even if lab/image/ is edited while the build runs.
+        shutil.copytree(spec.source_dir, tmp / "src", symlinks=True)
+        spec = replace(spec, source_dir=tmp / "src")
+        if image_id(spec) != iid:
+            raise LabError("lab/image/ changed after the build was requested; run it again")
+        packages = read_list(spec.packages_file)
         rootfs = tmp / "rootfs"
         t = time.monotonic()
         root_uuid = str(uuid.uuid4())
@@ -237,6 +246,7 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
         run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", str(disk), str(base)],
             capture_output=True)
         disk.unlink()
+        shutil.rmtree(tmp / "src")
         os.chmod(base, 0o444)  # backing file of every node disk: never written
         timings["convert_s"] = round(time.monotonic() - t, 1)
         timings["total_s"] = round(time.monotonic() - started, 1)

@@ -52,7 +52,8 @@ def test_lab_plan_apply_then_second_apply_changes_nothing(lab):
         {"path": NODE % (0, M2), "before": "0", "after": "128"}
     ]
     rows = {(r["node"], r["size"]): r for r in result["sections"]["hugepages"]["pools"]}
-    assert rows[(0, "2M")] == {"node": 0, "size": "2M", "size_kb": M2, "requested": 128, "before": 0, "now": 128}
+    assert rows[(0, "2M")] == {"node": 0, "size": "2M", "size_kb": M2, "requested": 128, "before": 0, "now": 128,
+                               "differs": False, "short": False, "at_boot": False}
     lab.kernel.writes[:] = []
     code, result = lab.apply(config)
     assert code == 0
@@ -70,7 +71,8 @@ def test_shortfall_fails_loudly_with_requested_and_got_per_node_and_size(lab):
     sec = result["sections"]["hugepages"]
     assert sec["status"] == "failed"
     assert sec["shortfall"] == [
-        {"node": 0, "size": "1G", "size_kb": G1, "requested": 1, "before": 0, "now": 0}
+        {"node": 0, "size": "1G", "size_kb": G1, "requested": 1, "before": 0, "now": 0,
+         "differs": True, "short": True, "at_boot": False}
     ]
     message = sec["errors"][0]
     assert "node 0 1G pages: requested 1, got 0" in message
@@ -175,3 +177,20 @@ def test_plan_entries_are_accepted_as_they_are(lab):
     code, result = lab.apply({"hugepages": {"pools": [entry]}})
     assert code == 0, result["msg"]
     assert lab.read(NODE % (0, M2)) == "8"
+
+
+def test_check_marks_pools_short_now_and_those_reserved_at_boot(lab):
+    # what the hugepages role uses to decide whether only a reboot can help
+    config = {"hugepages": {"pools": [
+        {"size": "1G", "size_kb": G1, "node": 0, "count": 1, "at_boot": True},
+        {"size": "1G", "size_kb": G1, "node": 1, "count": 1, "at_boot": True},
+        {"size": "2M", "size_kb": M2, "node": 0, "count": 128, "at_boot": False},
+    ]}}
+    code, result = lab.check(config)
+    assert code == 2
+    rows = {(r["node"], r["size"]): (r["short"], r["at_boot"]) for r in result["sections"]["hugepages"]["pools"]}
+    assert rows == {(0, "1G"): (True, True), (1, "1G"): (False, True), (0, "2M"): (True, False)}
+    code, result = lab.apply(config)
+    assert code == 1
+    assert [(r["node"], r["size"], r["at_boot"]) for r in result["sections"]["hugepages"]["shortfall"]] == [
+        (0, "1G", True)]

@@ -56,3 +56,45 @@ def find(docs: list[dict], kind: str, name: str | None = None) -> dict:
     ]
     assert len(hits) == 1, f"expected one {kind} {name or ''}, found {len(hits)}"
     return hits[0]
+
+
+def ansible_env() -> dict[str, str]:
+    """Environment for ansible-playbook runs from this checkout."""
+    venv_site = next((REPO / ".venv" / "lib").glob("python3*/site-packages"), None)
+    paths = [str(REPO / ".cache" / "collections")]
+    if venv_site:
+        paths.append(str(venv_site))
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=":".join(paths),
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+        ANSIBLE_RETRY_FILES_ENABLED="0",
+    )
+    return env
+
+
+def ensure_collection_link() -> None:
+    """ansible_collections/bot4/hft -> this checkout (what `make venv` makes)."""
+    link = REPO / ".cache" / "collections" / "ansible_collections" / "bot4" / "hft"
+    if not link.exists():
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(REPO)
+
+
+def ansible_playbook(*args: str, env: dict[str, str] | None = None, timeout: float = 900):
+    """Run ansible-playbook from the checkout's virtualenv."""
+    import sys
+
+    ensure_collection_link()
+    exe = Path(sys.executable).parent / "ansible-playbook"
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**ansible_env(), **(env or {})},
+        timeout=timeout,
+        check=False,
+    )

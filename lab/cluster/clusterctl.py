@@ -127,6 +127,10 @@ def go_env() -> dict[str, str]:
     # points Go elsewhere; -modcacherw keeps that cache removable with rm -rf.
     env.setdefault("GOMODCACHE", str(cache_dir() / "go" / "mod"))
     env.setdefault("GOCACHE", str(cache_dir() / "go" / "build"))
+    # The compiler's scratch space too (GBs for Kubernetes): not /tmp, which may be
+    # a small tmpfs or cleaned while a long build runs.
+    env.setdefault("GOTMPDIR", str(cache_dir() / "go" / "tmp"))
+    Path(env["GOTMPDIR"]).mkdir(parents=True, exist_ok=True)
     env["CGO_ENABLED"] = "0"
     env["GOFLAGS"] = "-mod=readonly -modcacherw -buildvcs=false"
     env["GOWORK"] = "off"
@@ -145,7 +149,7 @@ def module_version(module_dir: Path, module: str) -> str:
 class BuildSpec:
     """One cached set of binaries built from one Go module."""
 
-    kind: str  # cache subdirectory: "kube", "kwok", "images"
+    kind: str  # cache subdirectory: "kube", "kwok", "cluster-images"
     module_dir: Path
     version: str
     packages: dict[str, str]
@@ -291,7 +295,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def images_spec() -> BuildSpec:
-    return BuildSpec("images", IMAGES_MODULE, "v1", {"pause": "bot4.hft/lab/cluster/images/pause",
+    return BuildSpec("cluster-images", IMAGES_MODULE, "v1", {"pause": "bot4.hft/lab/cluster/images/pause",
                                                       "hft-probe": "bot4.hft/lab/cluster/images/hft-probe"},
                      "-s -w")
 

@@ -4,9 +4,10 @@
 
 * with BOT4_KUBECONFIG set, the cluster that kubeconfig points at is used as it
   is (e.g. one started by `clusterctl.py up`, or a real cluster) and left running;
-* otherwise a fresh lab cluster is started under a temporary BOT4_LAB_DIR and
-  stopped at the end of the session, whatever the tests did; the teardown
-  fails if any of its processes is left.
+* otherwise a fresh lab cluster with a unique name is started (in BOT4_LAB_DIR,
+  default <repo>/.lab) and stopped at the end of the session, whatever the
+  tests did; the teardown fails if any of its processes is left. Its state
+  directory is removed when every test passed and kept (logs) otherwise.
 
 The binaries come from `clusterctl.py build` (cached under BOT4_CACHE_DIR; a
 cold build compiles Kubernetes from the Go module proxy).
@@ -102,15 +103,15 @@ def built_bins() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def lab_env(tmp_path_factory) -> dict[str, str]:
-    """Environment for clusterctl runs of this session: a private lab dir."""
+def lab_env() -> dict[str, str]:
+    """Environment for clusterctl runs of this session."""
     env = dict(os.environ)
-    env["BOT4_LAB_DIR"] = str(tmp_path_factory.mktemp("lab"))
+    env.setdefault("BOT4_LAB_DIR", str(REPO / ".lab"))
     return env
 
 
 @pytest.fixture(scope="session")
-def lab_cluster(built_bins, lab_env) -> LabCluster:
+def lab_cluster(built_bins, lab_env, request) -> LabCluster:
     external = os.environ.get("BOT4_KUBECONFIG")
     if external:
         yield LabCluster(kubeconfig=Path(external), kubectl_bin=built_bins["kubectl"],
@@ -130,7 +131,8 @@ def lab_cluster(built_bins, lab_env) -> LabCluster:
         yield cluster
     finally:
         started = time.monotonic()
-        proc = cluster.clusterctl("down", "--name", name)
+        purge = ["--purge"] if request.session.testsfailed == 0 else []
+        proc = cluster.clusterctl("down", "--name", name, *purge)
         print(f"\nlab cluster {name} down in {time.monotonic() - started:.1f}s", file=sys.stderr)
         clusterctl = load_clusterctl()
         left = clusterctl.processes_referencing(Path(lab_env["BOT4_LAB_DIR"]) / f"cluster-{name}")

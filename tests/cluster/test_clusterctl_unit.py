@@ -120,3 +120,36 @@ def check_oci_archive(archive: Path, ref: str, files: set[str]) -> None:
 def test_invalid_cluster_names(clusterctl_module, name):
     with pytest.raises(clusterctl_module.ClusterError):
         clusterctl_module.Lab(name)
+
+
+IGNORE_TERM = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+               "time.sleep(300)")
+
+
+def test_stop_all_kills_stubborn_and_stray_processes(clusterctl_module, tmp_path, monkeypatch):
+    """SIGTERM first, SIGKILL after the grace period, and processes of the lab
+    that lost their pidfile are found through their command line."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("BOT4_LAB_DIR", str(tmp_path))
+    lab = clusterctl_module.Lab("unit-stop")
+    lab.dir.mkdir(parents=True)
+    lab.start("etcd", [sys.executable, "-c", IGNORE_TERM, str(lab.dir / "data")])
+    stray = subprocess.Popen([sys.executable, "-c", IGNORE_TERM, str(lab.dir / "stray")],
+                             start_new_session=True)
+    other = subprocess.Popen([sys.executable, "-c", IGNORE_TERM, str(lab.dir) + "-other/x"])
+    try:
+        pid = lab.read_pid("etcd")[0]
+        assert lab.alive("etcd")
+        assert set(clusterctl_module.processes_referencing(lab.dir)) == {pid, stray.pid}
+        assert lab.stop_all(grace=0.3) == []
+        stray.wait(timeout=5)
+        assert not clusterctl_module.pid_alive(pid)
+        assert not lab.pidfile("etcd").exists()
+        # a lab whose name merely starts with the same characters is not touched
+        assert other.poll() is None
+    finally:
+        for proc in (stray, other):
+            proc.kill()
+            proc.wait()

@@ -50,6 +50,7 @@ REPO = HERE.parent.parent
 KUBE_MODULE = HERE / "kube"
 KWOK_MODULE = HERE / "kwok"
 IMAGES_MODULE = HERE / "images"
+NODE_MODULE = HERE / "node"
 
 # Binary name -> Go package, built together in one `go build` so that the
 # packages they share (client-go, apimachinery, gRPC, ...) compile once.
@@ -62,6 +63,17 @@ KUBE_PACKAGES = {
     "kubelet": "k8s.io/kubernetes/cmd/kubelet",
 }
 KWOK_PACKAGES = {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}
+# The runtime side of a real node (the lab VM): containerd, its shim, ctr and
+# the CNI plugins, all static.
+NODE_PACKAGES = {
+    "containerd": "github.com/containerd/containerd/v2/cmd/containerd",
+    "containerd-shim-runc-v2": "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+    "ctr": "github.com/containerd/containerd/v2/cmd/ctr",
+    "bridge": "github.com/containernetworking/plugins/plugins/main/bridge",
+    "host-local": "github.com/containernetworking/plugins/plugins/ipam/host-local",
+    "loopback": "github.com/containernetworking/plugins/plugins/main/loopback",
+    "portmap": "github.com/containernetworking/plugins/plugins/meta/portmap",
+}
 
 # Components in start order; `down` stops them in reverse.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -196,6 +208,12 @@ def kwok_spec() -> BuildSpec:
     return BuildSpec("kwok", KWOK_MODULE, version, KWOK_PACKAGES, ldflags)
 
 
+def node_spec() -> BuildSpec:
+    version = module_version(NODE_MODULE, "github.com/containerd/containerd/v2")
+    ldflags = f"-s -w -X github.com/containerd/containerd/v2/version.Version={version.lstrip('v')}"
+    return BuildSpec("cluster-node", NODE_MODULE, version, NODE_PACKAGES, ldflags)
+
+
 def run_logged(argv: list[str], logfile: Path, cwd: Path, env: dict[str, str]) -> float:
     start = time.monotonic()
     with open(logfile, "ab") as out:
@@ -281,13 +299,13 @@ def ensure_built(force: bool = False) -> dict[str, Path]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    bins = ensure_built(force=args.force)
+    result: dict = {"bin": {k: str(v) for k, v in ensure_built(force=args.force).items()}}
     if args.images:
-        images_dir = build_images(force=args.force)
-        print(json.dumps({"bin": {k: str(v) for k, v in bins.items()},
-                          "images": str(images_dir)}, indent=2))
-    else:
-        print(json.dumps({"bin": {k: str(v) for k, v in bins.items()}}, indent=2))
+        result["images"] = str(build_images(force=args.force))
+    if args.node:
+        node_bin = build(node_spec(), force=args.force)
+        result["node_bin"] = {name: str(node_bin / name) for name in NODE_PACKAGES}
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -1069,6 +1087,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--images", action="store_true",
                    help="also build the pause and test images (OCI archives) for real nodes")
+    p.add_argument("--node", action="store_true",
+                   help="also build containerd, ctr and the CNI plugins for a real node")
     p.set_defaults(func=cmd_build)
     p = with_name(sub.add_parser("up", help="start the lab cluster"))
     p.add_argument("--kwok-nodes", type=int, default=3, help="simulated worker nodes (default 3)")

@@ -40,7 +40,7 @@ from . import qemu
 from .common import IMAGE_SRC_DIR, LabError, die_with_parent, cache_dir, log, read_json, require_tools, run, tail, write_json
 
 # Bump when the build procedure changes in a way that changes the image.
-BUILD_VERSION = "bot4-lab-image/1"
+BUILD_VERSION = "bot4-lab-image/2"
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -52,6 +52,8 @@ INSTALL_OK = "BOT4-LAB-INSTALL-RESULT: ok"
 INSTALL_SCRIPT_IN_GUEST = "/usr/local/sbin/bot4-lab-image-install"
 BASE_NAME = "base.qcow2"
 MANIFEST = "manifest.json"
+# Files of lab/image/rootfs/ installed executable in the guest.
+EXECUTABLES = frozenset({"usr/local/sbin/bot4-lab-seed"})
 UNITS_TO_ENABLE = (
     "bot4-lab-seed.service",
     "bot4-lab-ssh-hostkeys.service",
@@ -287,7 +289,9 @@ def fstab_text(root_uuid: str) -> str:
 
 
 def _copy_overlay(src: Path, dest_root: Path) -> None:
-    """Copy lab/image/rootfs/ into the tree: root-owned, 0755 dirs/executables, 0644 files."""
+    """Copy lab/image/rootfs/ into the tree: root-owned, 0755 dirs, 0644 files, 0755
+    for the EXECUTABLES (kept non-executable in the repository, so that no tool
+    scanning the checkout, e.g. an Ansible inventory directory, runs them)."""
     for path in _source_files(src):
         rel = path.relative_to(src)
         dest = dest_root / rel
@@ -300,7 +304,7 @@ def _copy_overlay(src: Path, dest_root: Path) -> None:
             dest.unlink()
         shutil.copyfile(path, dest)
         os.chown(dest, 0, 0)
-        os.chmod(dest, 0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644)
+        os.chmod(dest, 0o755 if rel.as_posix() in EXECUTABLES else 0o644)
 
 
 def _customize(spec: ImageSpec, rootfs: Path, tmp: Path, root_uuid: str) -> Tuple[str, Path, Path]:

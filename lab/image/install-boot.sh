@@ -4,6 +4,13 @@
 # installs GRUB to the disk's MBR, writes grub.cfg, removes every per-machine
 # identity the boot may have produced, and powers the VM off. From then on the
 # disk boots through its own GRUB like a bare-metal server.
+#
+# It wipes machine identity (SSH host keys, machine-id, /tmp) and powers the
+# machine off, so it refuses to run anywhere but as PID 1 of that install boot.
+if [ "$$" -ne 1 ] || ! grep -qw "init=/usr/local/sbin/bot4-lab-image-install" /proc/cmdline 2>/dev/null; then
+    echo "bot4-lab install boot script: runs only as init of the image's install boot; refusing" >&2
+    exit 2
+fi
 export PATH=/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
 export LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 

@@ -57,7 +57,7 @@ def test_guest_files_change_the_hash(src):
 def test_executable_bit_changes_the_hash(src):
     before = iid(src)
     seed = src / "rootfs/usr/local/sbin/bot4-lab-seed"
-    seed.chmod(0o644)
+    seed.chmod(0o755)
     assert iid(src) != before
 
 
@@ -113,3 +113,25 @@ def test_no_secrets_in_the_image_sources():
     for p in Path(IMAGE_SRC_DIR).rglob("*"):
         assert not p.name.startswith("ssh_host_")
         assert not p.name.startswith("id_")
+
+
+def test_no_executable_in_the_image_sources():
+    """Tools that scan the checkout (an Ansible inventory directory runs every
+    executable file it finds with --list) must never run guest scripts on the host."""
+    for p in Path(IMAGE_SRC_DIR).rglob("*"):
+        if p.is_file():
+            assert not p.stat().st_mode & 0o111, f"{p} is executable"
+    assert image.EXECUTABLES == {"usr/local/sbin/bot4-lab-seed"}
+    for rel in image.EXECUTABLES:
+        assert (IMAGE_SRC_DIR / "rootfs" / rel).is_file()
+
+
+def test_guest_scripts_refuse_to_run_outside_their_context():
+    install = (IMAGE_SRC_DIR / "install-boot.sh").read_text()
+    guard = install.index('if [ "$$" -ne 1 ]')
+    for destructive in ("rm -", "mount ", "grub-install", "sysrq-trigger", ": > /etc/machine-id"):
+        assert guard < install.index(destructive), destructive
+    seed = (IMAGE_SRC_DIR / "rootfs/usr/local/sbin/bot4-lab-seed").read_text()
+    guard = seed.index("INVOCATION_ID")
+    for action in ("modprobe", "hostname", "install -d"):
+        assert guard < seed.index(action), action

@@ -133,5 +133,5 @@ def test_guest_scripts_refuse_to_run_outside_their_context():
         assert guard < install.index(destructive), destructive
     seed = (IMAGE_SRC_DIR / "rootfs/usr/local/sbin/bot4-lab-seed").read_text()
     guard = seed.index("INVOCATION_ID")
-    for action in ("modprobe", "hostname", "install -d"):
+    for action in ("modprobe qemu_fw_cfg", "hostname \"$name\"", "install -d -m"):
         assert guard < seed.index(action), action

@@ -184,3 +184,11 @@ def test_overlays_name_an_image_placeholder_only(rendered):
 
 def test_kustomize_is_the_pinned_one(kustomize):
     assert Path(kustomize).is_file()
+
+
+def test_deploy_sh_rejects_unknown_environment_and_action():
+    script = REPO / "k8s" / "deploy.sh"
+    proc = subprocess.run([str(script), "qa"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown environment 'qa'" in proc.stderr
+    proc = subprocess.run([str(script), "dev", "explode"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown action 'explode'" in proc.stderr

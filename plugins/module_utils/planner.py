@@ -30,8 +30,8 @@ from ansible_collections.bot4.hft.plugins.module_utils.profile import (
     OWNED_ARG_HINTS,
     ROOT,
     ProfileError,
+    check_profile,
     format_quantity,
-    normalize_profile,
     parse_quantity_bytes,
     parse_size_kb,
     size_name,
@@ -94,8 +94,43 @@ def plan(
     """
     if isinstance(topology, dict):
         topology = Topology.from_dict(topology)
-    normalized, warnings = normalize_profile(profile, root)
-    return _Planner(normalized, topology, netdev_names or {}, root, warnings).build()
+    normalized, warnings, shape_errors = check_profile(profile, root)
+    planner = _Planner(normalized, topology, netdev_names or {}, root, warnings)
+    if not shape_errors:
+        return planner.build()
+    # Report the machine-dependent problems of the valid parts too, leaving
+    # out those that depend on a field that is already wrong.
+    tainted = set()
+    for field, _ in shape_errors:
+        rel = field[len(root) + 1:] if field.startswith(root + ".") else ""
+        for prefix, sections in _TAINTS:
+            if rel == prefix or rel.startswith(prefix + ".") or rel.startswith(prefix + "["):
+                tainted.update(sections)
+    try:
+        planner.build()
+        more: List[Tuple[str, str]] = []
+    except ProfileError as exc:
+        more = exc.errors
+    kept = []
+    for field, reason in more:
+        rel = field[len(root) + 1:] if field.startswith(root + ".") else field
+        if not any(rel == t or rel.startswith(t + ".") or rel.startswith(t + "[") for t in tainted):
+            kept.append((field, reason))
+    raise ProfileError(list(shape_errors) + kept, root)
+
+
+# A shape error in the first field makes the planner's own checks of these
+# fields meaningless (they ran on defaults), so those are not reported.
+_TAINTS = (
+    ("cpu", ("cpu", "latency_gate", "kubelet")),
+    ("numa", ("cpu", "dpdk")),
+    ("dpdk", ("dpdk", "cpu", "hugepages")),
+    ("hugepages", ("hugepages",)),
+    ("kernel.iommu", ("dpdk",)),
+    ("power", ("power",)),
+    ("kubelet", ("kubelet",)),
+    ("latency_gate", ("latency_gate",)),
+)
 
 
 def plan_json(result: Dict[str, Any]) -> str:

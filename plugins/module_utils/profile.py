@@ -27,6 +27,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.cpuset import (
 
 __all__ = [
     "ProfileError",
+    "check_profile",
     "normalize_profile",
     "parse_size_kb",
     "size_name",
@@ -345,6 +346,18 @@ def normalize_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[
     Returns (normalized profile, warnings).  Raises ProfileError with every
     shape problem found.
     """
+    out, warnings, errors = check_profile(raw, root)
+    if errors:
+        raise ProfileError(errors, root)
+    return out, warnings
+
+
+def check_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[str], List[Tuple[str, str]]]:
+    """Like normalize_profile, but return (profile, warnings, errors).
+
+    Every field named by an error is reset to its default in the returned
+    profile, so the machine-dependent rules can still run on the rest.
+    """
     chk = _Checker(root)
     out = copy.deepcopy(DEFAULTS)
     if raw is None:
@@ -366,9 +379,21 @@ def normalize_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[
     _sysctl(chk, top.get("sysctl"), out)
     _latency_gate(chk, top.get("latency_gate"), out["latency_gate"])
 
-    if chk.errors:
-        raise ProfileError(chk.errors, root)
-    return out, chk.warnings
+    for path, _ in chk.errors:
+        _reset_to_default(out, path, root)
+    return out, chk.warnings, chk.errors
+
+
+def _reset_to_default(out: Dict[str, Any], path: str, root: str) -> None:
+    parts = re.split(r"[.\[]", path[len(root) + 1:]) if path.startswith(root + ".") else []
+    if not parts or parts[0] not in DEFAULTS:
+        return
+    section = parts[0]
+    default = DEFAULTS[section]
+    if len(parts) == 1 or not isinstance(default, dict) or not default:
+        out[section] = copy.deepcopy(default)
+    elif parts[1] in default:
+        out[section][parts[1]] = copy.deepcopy(default[parts[1]])
 
 
 def _cpu(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:

@@ -474,6 +474,28 @@ def test_all_problems_are_reported_at_once(lab):
     assert err.as_list()[0] == {"field": err.errors[0][0], "reason": err.errors[0][1]}
 
 
+def test_shape_and_machine_problems_are_reported_together(lab):
+    errors = errors_of({
+        "kernel": {"extra_args": ["nosmt"]},
+        "power": {"governor": "fast"},
+        "cpu": {"isolated": "2-3,6-7,96-99"},
+        "hugepages": {"pages": [{"size": "1G", "count": 1, "node": 5}]},
+    }, lab)
+    assert [f for f, _ in errors] == [
+        "hft_profile.power.governor",
+        "hft_profile.kernel.extra_args[0]",
+        "hft_profile.cpu.isolated",
+        "hft_profile.hugepages.pages[0].node",
+    ]
+
+
+def test_machine_checks_of_a_broken_section_are_not_reported(lab):
+    # cpu.smt is wrong, so the CPU rules ran on defaults: their findings would mislead
+    errors = errors_of({"cpu": {"smt": "on", "isolated": "96-99"},
+                        "dpdk": {"devices": [{"pci": "0000:82:00.0"}]}}, lab)
+    assert [f for f, _ in errors] == ["hft_profile.cpu.smt", "hft_profile.dpdk.devices[0].pci"]
+
+
 def test_topology_rules_report_together(lab):
     errors = errors_of({
         "cpu": {"isolated": "2-3,6-7,96-99"},

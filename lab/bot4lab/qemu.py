@@ -169,7 +169,7 @@ def install_argv(
         "-drive", f"file={disk_raw},if=none,id=disk0,format=raw",
         "-device", "virtio-blk-pci,drive=disk0,bus=pcie.0",
         "-kernel", str(kernel), "-initrd", str(initrd),
-        "-append", f"root=/dev/vda1 rw console=ttyS0,115200n8 panic=-1 init={init}",
+        "-append", f"root=/dev/vda1 rw console=ttyS0,115200n8 no_timer_check panic=-1 init={init}",
         "-chardev", f"file,id=console0,path={console_log}",
         "-serial", "chardev:console0",
     ]
@@ -183,7 +183,7 @@ def probe_argv(qemu: str, accel: str, kernel: Path, console_log: Path) -> List[s
         *accel_args(accel),
         "-machine", "q35,kernel-irqchip=split", "-cpu", NODE_CPU, "-smp", "2", "-m", "512M",
         "-display", "none", "-no-reboot", "-nic", "none",
-        "-kernel", str(kernel), "-append", "console=ttyS0,115200n8 panic=-1",
+        "-kernel", str(kernel), "-append", "console=ttyS0,115200n8 no_timer_check panic=-1",
         "-chardev", f"file,id=console0,path={console_log}",
         "-serial", "chardev:console0",
     ]

@@ -256,15 +256,17 @@ class Lab:
             try:
                 self.wait_ssh(node, timeout)
                 results[node["name"]] = None
-            except LabError as exc:
-                results[node["name"]] = str(exc)
+            except Exception as exc:  # reported for this node, never lost in the thread
+                results[node["name"]] = str(exc) if isinstance(exc, LabError) else \
+                    f"{node['name']}: {type(exc).__name__}: {exc}"
 
         threads = [threading.Thread(target=waiter, args=(n,), daemon=True) for n in nodes]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        failed = {k: v for k, v in results.items() if v}
+        failed = {n["name"]: results.get(n["name"], f"{n['name']}: no result")
+                  for n in nodes if results.get(n["name"], "?")}
         if failed:
             raise LabError("\n\n".join(failed.values()))
 
@@ -278,8 +280,11 @@ class Lab:
                 raise LabError(f"{name}: QEMU exited while booting; console tail:\n"
                                f"{tail(self.path(name, '.console.log'))}")
             if _ssh_banner(port):
-                proc = subprocess.run(self.ssh_argv(node) + ["true"], stdin=subprocess.DEVNULL,
-                                      capture_output=True, timeout=60)
+                try:
+                    proc = subprocess.run(self.ssh_argv(node) + ["true"], stdin=subprocess.DEVNULL,
+                                          capture_output=True, timeout=60)
+                except subprocess.TimeoutExpired:
+                    continue
                 if proc.returncode == 0:
                     took = time.monotonic() - t0
                     since = time.time() - node.get("started_at", time.time())

@@ -42,6 +42,16 @@ DIGEST_A = "registry.invalid/bot4/engine@sha256:" + "a" * 64
 DIGEST_B = "registry.invalid/bot4/engine@sha256:" + "b" * 64
 DIGEST_C = "registry.invalid/bot4/engine@sha256:" + "c" * 64
 CIDRS = "203.0.113.0/24,198.51.100.0/24"
+CRD_PLAYBOOK = """
+- name: Install the CRDs the overlays use
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Apply the CRD bundles
+      ansible.builtin.include_role:
+        name: bot4.hft.cluster_deploy
+        tasks_from: crds
+"""
 
 
 def wait_for(check, timeout: float, what: str, interval: float = 2.0):
@@ -134,11 +144,19 @@ def lab(lab_cluster, clusterctl_module, tmp_path_factory):
     added = [n["metadata"]["name"] for n in nodes]
     try:
         cluster.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
-        for path in crd_paths:
-            cluster.kubectl("apply", "--server-side", "--field-manager=bot4-tests", "-f", str(path), timeout=300)
-        cluster.kubectl("wait", "--for=condition=Established", "--timeout=120s",
-                        "crd/externalsecrets.external-secrets.io", "crd/secretstores.external-secrets.io",
-                        "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com")
+        # The CRDs go in through the role's own entry point (server-side apply).
+        tmp = tmp_path_factory.mktemp("crds")
+        (tmp / "crds.yml").write_text(CRD_PLAYBOOK)
+        (tmp / "vars.json").write_text(json.dumps({
+            "cluster_deploy_kubeconfig": str(cluster.kubeconfig),
+            "cluster_deploy_crd_files": [str(p) for p in crd_paths]}))
+        proc = ansible_playbook("-i", "localhost,", "-c", "local", str(tmp / "crds.yml"),
+                                "-e", f"@{tmp / 'vars.json'}",
+                                "-e", "ansible_python_interpreter={{ ansible_playbook_python }}")
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        for crd in ("externalsecrets.external-secrets.io", "secretstores.external-secrets.io",
+                    "servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"):
+            assert cluster.kubectl("get", "crd", crd, check=False).returncode == 0, crd
 
         def tuned_ready():
             items = cluster.kubectl_json("get", "nodes", "-l", "hft.bot4.io/tuned=true")["items"]

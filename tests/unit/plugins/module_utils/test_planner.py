@@ -422,3 +422,14 @@ def test_amd_pstate_on_an_older_kernel_warns(shape_topology):
     assert "amd_pstate=passive" in p["kernel_args"]
     assert "amd_pstate=passive needs kernel 6.2 or a backport; kernel 5.15.0-91-generic without one ignores it" \
         in p["warnings"]
+
+
+def test_machine_without_numa_sysfs(custom_shape):
+    shape = dataclasses.replace(sysfs_builder.single_socket_8core(), numa_sysfs=False)
+    p = plan({"dpdk": {"devices": [{"pci": "0000:01:00.0"}]},
+              "hugepages": {"pages": [{"size": "2M", "count": 512, "node": "nic"}]}}, custom_shape(shape))
+    assert p["topology_summary"]["numa_sysfs"] is False
+    assert p["cpu"]["reserved"] == "0" and p["cpu"]["isolated"] == "1-7"
+    assert p["dpdk"]["nic_nodes"] == [0]
+    assert p["hugepages"] == [{"size": "2M", "size_kb": 2048, "node": 0, "count": 512, "at_boot": True}]
+    assert "hugepages=512" in p["kernel_args"]

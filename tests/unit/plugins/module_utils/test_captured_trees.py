@@ -1,0 +1,36 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Machines captured with capture_sysfs.py (tests/unit/fixtures/trees/*.tar.gz):
+each is read, round-tripped and planned with a default profile."""
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.bot4.hft.plugins.module_utils.planner import ProfileError, plan
+from ansible_collections.bot4.hft.plugins.module_utils.topology import Topology, read_topology
+
+TREES = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "trees").glob("*.tar.gz"))
+
+
+@pytest.mark.skipif(not TREES, reason="no captured trees in tests/unit/fixtures/trees")
+@pytest.mark.parametrize("tarball", TREES, ids=[t.name for t in TREES])
+def test_captured_tree(tmp_path, tarball):
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            assert not member.name.startswith("/") and ".." not in member.name.split("/"), member.name
+        tar.extractall(tmp_path)
+    topo = read_topology(str(tmp_path))
+    data = topo.to_dict()
+    assert Topology.from_dict(json.loads(json.dumps(data))).to_dict() == data
+    assert sorted(c for core in topo.cores() for c in core) == topo.cpus_online
+    try:
+        result = plan({"numa": {"nic_locality": "ignore"}}, topo)
+    except ProfileError as exc:
+        # a tiny machine may have nothing to isolate; anything else is a bug
+        assert all("isolate" in reason or "pages are not supported" in reason for _, reason in exc.errors), exc
+    else:
+        assert result["cpu"]["reserved"]

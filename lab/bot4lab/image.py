@@ -40,7 +40,7 @@ from . import qemu
 from .common import IMAGE_SRC_DIR, LabError, die_with_parent, cache_dir, log, read_json, require_tools, run, tail, write_json
 
 # Bump when the build procedure changes in a way that changes the image.
-BUILD_VERSION = "bot4-lab-image/2"
+BUILD_VERSION = "bot4-lab-image/3"
 
 SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -187,7 +187,7 @@ def _remove_stale_builds(root: Path) -> None:
             continue
         if not Path(f"/proc/{pid}").exists():
             log(f"removing interrupted build {d.name}")
-            shutil.rmtree(d, ignore_errors=True)
+            safe_rmtree(d)
 
 
 def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -> Path:
@@ -213,14 +213,16 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
         fstab = fstab_text(root_uuid)
         log(f"image {iid}: mmdebstrap {spec.suite} with {len(packages)} packages")
         with open(tmp / "mmdebstrap.log", "wb") as out:
-            proc = subprocess.run(
+            proc = _run_gently(
                 ["mmdebstrap", "--mode=root", "--variant=important", "--components=main",
                  "--include=" + ",".join(packages), "--aptopt=Acquire::Retries \"3\"",
                  # fstab before the kernel is installed, so that initramfs-tools
                  # puts fsck for the root file system into the initrd
                  f"--essential-hook=printf '%s' '{fstab}' > \"$1/etc/fstab\"",
-                 spec.suite, str(rootfs), *spec.apt_sources()],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                 # the fsck hook cannot probe / at build time (no device): name it
+                 "--essential-hook=mkdir -p \"$1/etc/initramfs-tools/conf.d\" && "
+                 "echo FSTYPE=ext4 > \"$1/etc/initramfs-tools/conf.d/bot4-lab-fstype\"",
+                 spec.suite, str(rootfs), *spec.apt_sources()], out)
         if proc.returncode != 0:
             raise LabError(f"mmdebstrap failed (exit {proc.returncode}):\n"
                            f"{tail(tmp / 'mmdebstrap.log', 30)}")
@@ -234,7 +236,7 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
         t = time.monotonic()
         disk = tmp / "disk.raw"
         _make_disk(disk, rootfs, spec.disk_size_mib, root_uuid)
-        shutil.rmtree(rootfs)
+        safe_rmtree(rootfs)
         timings["disk_s"] = round(time.monotonic() - t, 1)
 
         accel = accel_mod.resolve(accel_choice, kernel)
@@ -273,14 +275,61 @@ def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -
             old = root / f".tmp-{iid}-{os.getpid()}-old"
             final.rename(old)
             tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
+            safe_rmtree(old)
         else:
             tmp.rename(final)
         log(f"image {iid}: built in {timings['total_s']}s")
         return final / BASE_NAME
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        safe_rmtree(tmp)
         raise
+
+
+def _run_gently(argv: List[str], out) -> subprocess.CompletedProcess:
+    """Run argv; on interruption send SIGTERM and wait, so that mmdebstrap can
+    unmount what it mounted inside the chroot (/proc, /sys, /dev) before we
+    delete the directory."""
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        return subprocess.CompletedProcess(argv, proc.wait())
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
+def mounts_under(path: Path, mountinfo: Optional[str] = None) -> List[str]:
+    """Mount points at or below path, deepest first (from /proc/self/mountinfo)."""
+    prefix = str(path.resolve())
+    found: List[str] = []
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return found
+    for line in mountinfo.splitlines():
+        mnt = line.split()[4].encode().decode("unicode_escape")
+        if mnt == prefix or mnt.startswith(prefix + "/"):
+            found.append(mnt)
+    return sorted(found, key=len, reverse=True)
+
+
+def safe_rmtree(path: Path) -> None:
+    """rmtree that never descends into a mount (a chroot's bind-mounted /dev or
+    /proc would otherwise be emptied on the host)."""
+    if not path.exists():
+        return
+    for mnt in mounts_under(path):
+        subprocess.run(["umount", "--lazy", mnt], capture_output=True)
+    left = mounts_under(path)
+    if left:
+        log(f"not removing {path}: still mounted: {', '.join(left)}")
+        return
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def fstab_text(root_uuid: str) -> str:

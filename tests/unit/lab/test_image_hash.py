@@ -135,3 +135,29 @@ def test_guest_scripts_refuse_to_run_outside_their_context():
     guard = seed.index("INVOCATION_ID")
     for action in ("modprobe qemu_fw_cfg", "hostname \"$name\"", "install -d -m"):
         assert guard < seed.index(action), action
+
+
+MOUNTINFO = """\
+22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+30 22 0:5 / /b/.tmp-x/rootfs/dev rw shared:2 - devtmpfs devtmpfs rw
+31 30 0:6 / /b/.tmp-x/rootfs/dev/pts rw shared:3 - devpts devpts rw
+32 22 0:7 / /b/.tmp-x/rootfs/proc rw shared:4 - proc proc rw
+33 22 0:8 / /b/.tmp-xy/rootfs/proc rw shared:5 - proc proc rw
+34 22 0:9 / /b/.tmp-x/with\\040space rw shared:6 - tmpfs tmpfs rw
+"""
+
+
+def test_mounts_under_a_build_dir_deepest_first():
+    found = image.mounts_under(Path("/b/.tmp-x"), MOUNTINFO)
+    assert found[0] == "/b/.tmp-x/rootfs/dev/pts"
+    assert set(found) == {"/b/.tmp-x/rootfs/dev", "/b/.tmp-x/rootfs/dev/pts",
+                          "/b/.tmp-x/rootfs/proc", "/b/.tmp-x/with space"}
+
+
+def test_safe_rmtree_removes_a_plain_tree(tmp_path):
+    d = tmp_path / "build" / "rootfs" / "etc"
+    d.mkdir(parents=True)
+    (d / "f").write_text("x")
+    image.safe_rmtree(tmp_path / "build")
+    assert not (tmp_path / "build").exists()
+    image.safe_rmtree(tmp_path / "missing")  # no error

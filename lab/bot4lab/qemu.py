@@ -129,7 +129,10 @@ def node_argv(spec: NodeSpec, daemonize: bool = True) -> List[str]:
     argv += [
         "-smbios", f"type=1,manufacturer=bot4-lab,product=bot4-lab-node,serial={spec.name}",
         "-rtc", "base=utc",
+        # only the devices listed here (no default CD-ROM, NIC, parallel port...)
+        "-nodefaults",
         "-display", "none",
+        "-device", "VGA,bus=pcie.0",
         # system disk
         "-drive", f"file={spec.disk},if=none,id=disk0,format=qcow2,discard=unmap",
         "-device", "virtio-blk-pci,drive=disk0,bus=pcie.0,bootindex=1",

@@ -52,6 +52,14 @@ def test_default_topology_two_sockets_smt_numa():
         "node,nodeid=0,cpus=0-3,memdev=m0", "node,nodeid=1,cpus=4-7,memdev=m1"]
 
 
+def test_no_default_devices():
+    argv = qemu.node_argv(spec())
+    assert "-nodefaults" in argv
+    assert {d["driver"] for d in devices(argv)} == {
+        "intel-iommu", "VGA", "virtio-blk-pci", "virtio-net-pci", "pxb-pcie", "pcie-root-port",
+        "e1000e"}
+
+
 def test_iommu_is_the_first_device():
     devs = devices(qemu.node_argv(spec()))
     assert devs[0]["driver"] == "intel-iommu"

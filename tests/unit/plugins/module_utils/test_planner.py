@@ -10,7 +10,7 @@ import json
 import pytest
 
 import sysfs_builder
-from conftest import SHAPE_NAMES
+SHAPE_NAMES = sorted(sysfs_builder.SHAPES)
 
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist, parse_mask
 from ansible_collections.bot4.hft.plugins.module_utils.planner import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import sysfs_builder
-from conftest import SHAPE_NAMES
+SHAPE_NAMES = sorted(sysfs_builder.SHAPES)
 
 from ansible_collections.bot4.hft.plugins.module_utils.topology import (
     Topology,

@@ -320,6 +320,10 @@ def test_prune_never_touches_other_environments(lab):
         assert lab.exists("-n", f"bot4-{env_name}", "deployment", "bot4-engine")
 
 
+def _image(lab, env_name):
+    return lab.deployment(env_name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
 # --- canary ------------------------------------------------------------------
 
 
@@ -358,28 +362,56 @@ def test_canary_failure_rolls_back_and_fails(lab):
     lab.wait_available("production", 5)
 
 
+def test_failed_promotion_rolls_the_engine_back_and_fails(lab):
+    """The canary passes, the stable rollout cannot finish: rolled back, run fails.
+
+    The new template may have at most one pod per zone (required anti-affinity
+    on topology.kubernetes.io/zone against its own new label), so the canary
+    fits but the rollout of five engines gets stuck."""
+    zone_limited = {"target": {"kind": "Deployment", "name": "bot4-engine"}, "patch": json.dumps([
+        {"op": "add", "path": "/spec/template/metadata/labels/hft.bot4.io~1probe", "value": "zone-limited"},
+        {"op": "add", "path": "/spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/-",
+         "value": {"topologyKey": "topology.kubernetes.io/zone",
+                   "labelSelector": {"matchLabels": {"hft.bot4.io/probe": "zone-limited"}}}},
+    ])}
+    before = _image(lab, "production")
+    proc = lab.play("canary", "production", image=DIGEST_C,
+                    extra={"cluster_deploy_extra_patches": [zone_limited], "cluster_deploy_wait_timeout": 45})
+    assert proc.returncode != 0
+    assert "failed in the promote phase" in proc.stdout, proc.stdout[-5000:]
+    assert "rolled back to its previous revision" in proc.stdout
+    assert not lab.exists("-n", "bot4-production", "deployment", "bot4-engine-canary")
+    assert _image(lab, "production") == before
+    lab.wait_available("production", 5)
+    dep = lab.deployment("production")
+    assert dep["metadata"]["annotations"]["hft.bot4.io/template-hash"].startswith("rolled-back-to-")
+    assert "hft.bot4.io/probe" not in dep["spec"]["template"]["metadata"]["labels"]
+
+
 # --- rollback ----------------------------------------------------------------
 
 
-def _image(lab, env_name):
-    return lab.deployment(env_name)["spec"]["template"]["spec"]["containers"][0]["image"]
+def _revisions(lab):
+    return {int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]):
+            rs["spec"]["template"]["spec"]["containers"][0]["image"]
+            for rs in lab.get("-n", "bot4-production", "replicasets",
+                              "-l", "app.kubernetes.io/name=bot4-engine")["items"]}
 
 
-def test_rollback_to_previous_and_named_revision(lab):
+def test_rollback_to_named_and_previous_revision(lab):
     assert _image(lab, "production") == DIGEST_B
-    lab.ok("rollback", "production")
+    target = max(r for r, img in _revisions(lab).items() if img == DIGEST_A)
+    lab.ok("rollback", "production", extra={"cluster_deploy_rollback_revision": target})
     assert _image(lab, "production") == DIGEST_A
     lab.wait_available("production", 5)
-    revs = {int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]):
-            rs["spec"]["template"]["spec"]["containers"][0]["image"]
-            for rs in lab.get("-n", "bot4-production", "replicasets", "-l", "app.kubernetes.io/name=bot4-engine")["items"]}
-    target = max(r for r, img in revs.items() if img == DIGEST_B)
-    lab.ok("rollback", "production", extra={"cluster_deploy_rollback_revision": target})
+    # "previous" is the revision before the current one: the B template.
+    lab.ok("rollback", "production")
     assert _image(lab, "production") == DIGEST_B
-    # The ConfigMap generation of that revision is still there.
+    lab.wait_available("production", 5)
+    # The ConfigMap generation that revision uses is still there.
     tmpl = lab.deployment("production")["spec"]["template"]["spec"]["containers"][0]
-    cm = next(e["valueFrom"]["configMapKeyRef"]["name"] for e in tmpl["env"] if "valueFrom" in e
-              and "configMapKeyRef" in e["valueFrom"])
+    cm = next(e["valueFrom"]["configMapKeyRef"]["name"] for e in tmpl["env"]
+              if "configMapKeyRef" in e.get("valueFrom", {}))
     assert lab.exists("-n", "bot4-production", "configmap", cm)
     bad = lab.play("rollback", "production", extra={"cluster_deploy_rollback_revision": 999})
     assert bad.returncode != 0

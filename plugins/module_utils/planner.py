@@ -196,7 +196,7 @@ class _Planner:
         self._cpu_node_map()
         self._smt()
         devices = self._dpdk_devices()
-        self._devices_cache = devices
+        self.devices = devices
         self.nic_nodes = sorted({d["numa_node"] for d in devices if d["numa_node"] is not None})
         cpu = self._cpu_sets()
         hugepages, hp_boot, hp_args, mounts = self._hugepages(devices)
@@ -652,7 +652,7 @@ class _Planner:
         for node in self.nic_nodes:
             if by_node_iso.get(node):
                 continue
-            devs = ", ".join(d["pci"] for d in self.p_devices_on(node))
+            devs = ", ".join(d["pci"] for d in self.devices if d["numa_node"] == node)
             text = (
                 "no isolated CPU on NUMA node %d, where DPDK device %s sits (isolated: %s)"
                 % (node, devs, _cl(isolated) or "none")
@@ -684,9 +684,6 @@ class _Planner:
             "isolated_mask": format_mask(isolated, self.nbits),
         }
         return {"reserved_list": reserved, "isolated_list": isolated, "public": public}
-
-    def p_devices_on(self, node: int) -> List[Dict[str, Any]]:
-        return [d for d in self._devices_cache if d["numa_node"] == node]
 
     def _node_preference(self, nodes: Sequence[int]) -> List[int]:
         """NIC nodes first, then the others by distance to the nearest NIC node."""

@@ -41,6 +41,7 @@ from .ports import allocate_ports, port_is_free
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 SSH_TIMEOUT = 480.0
 POWERDOWN_TIMEOUT = 120.0
+POWERDOWN_REPEAT = 20.0
 KEY_NAME = "id_ed25519"
 
 
@@ -315,20 +316,36 @@ class Lab:
         nodes = self.state().get("nodes", [])
         running = [(n["name"], self.pid(n["name"])) for n in nodes]
         running = [(name, pid) for name, pid in running if pid]
-        for name, pid in running:
+
+        def powerdown(name: str, pid: int, first: bool) -> None:
             try:
                 qemu.qmp_command(self.path(name, ".qmp"), "system_powerdown")
-                log(f"{name}: ACPI power-down requested (pid {pid})")
+                if first:
+                    log(f"{name}: ACPI power-down requested (pid {pid})")
             except (qemu.QMPError, OSError, ValueError) as exc:
-                log(f"{name}: QMP failed ({exc}); will kill")
-        deadline = time.monotonic() + timeout
+                if first:
+                    log(f"{name}: QMP failed ({exc}); will kill")
+
         for name, pid in running:
-            marker = str(self.path(name, ".pid"))
-            if qemu.wait_gone(pid, marker, max(0.0, deadline - time.monotonic())):
-                log(f"{name}: powered off")
-            else:
-                log(f"{name}: no power-off after {timeout:.0f}s, killing pid {pid}")
-                self._kill(name)
+            powerdown(name, pid, True)
+        # A guest still booting ignores the power button: press it again now and
+        # then until the deadline, then kill what is left.
+        deadline = time.monotonic() + timeout
+        pending = dict(running)
+        next_press = time.monotonic() + POWERDOWN_REPEAT
+        while pending and time.monotonic() < deadline:
+            for name, pid in list(pending.items()):
+                if not qemu.is_our_qemu(pid, str(self.path(name, ".pid"))):
+                    log(f"{name}: powered off")
+                    del pending[name]
+            if pending and time.monotonic() >= next_press:
+                for name, pid in pending.items():
+                    powerdown(name, pid, False)
+                next_press = time.monotonic() + POWERDOWN_REPEAT
+            time.sleep(0.5)
+        for name, pid in pending.items():
+            log(f"{name}: no power-off after {timeout:.0f}s, killing pid {pid}")
+            self._kill(name)
         leftover = [n["name"] for n in nodes if self.pid(n["name"])]
         if leftover:
             raise LabError(f"QEMU still running for: {', '.join(leftover)}")

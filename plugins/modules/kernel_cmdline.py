@@ -274,6 +274,7 @@ commands:
 
 import json
 import os
+import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -348,6 +349,23 @@ def _atomic_write(path, text, mode=0o644):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _copy_mode(reference, path):
+    """Give ``path`` the mode and owner of ``reference`` (the file it replaces), if that exists.
+
+    grub-mkconfig rewrites grub.cfg in place and so keeps its mode; a renamed new
+    file must carry the same mode (often 0600 or 0444: it may hold password hashes).
+    """
+    try:
+        st = os.stat(reference)
+    except OSError:
+        return
+    os.chmod(path, stat.S_IMODE(st.st_mode))
+    try:
+        os.chown(path, st.st_uid, st.st_gid)
+    except OSError:
+        pass
 
 
 def _lines(args):
@@ -536,6 +554,7 @@ class GrubDropin(Runner):
                     "(missing: %s; not planned: %s; linux line: %s)"
                     % (entry.title, " ".join(missing) or "-", " ".join(unexpected) or "-", entry.linux)
                 )
+            _copy_mode(self.grub_cfg, new)
             os.rename(new, self.grub_cfg)
             self.result["default_entry"] = entry.title
         finally:

@@ -16,6 +16,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import render_dropin
 from ansible_collections.bot4.hft.plugins.modules import kernel_cmdline
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kernel_cmdline"
@@ -110,6 +111,28 @@ def test_fresh_node_writes_dropin_regenerates_and_requires_reboot(root, capsys):
     assert " ".join(PLAN) in boot_line(root)
     assert not (root / (GRUB_CFG + ".new")).exists()
     assert [p.name for p in (root / "etc/default/grub.d").iterdir() if p.name.startswith(".")] == []
+
+
+def test_regenerated_grub_cfg_keeps_the_mode_of_the_one_it_replaces(root, capsys):
+    (root / GRUB_CFG).chmod(0o444)
+    run(root, capsys, args=PLAN, owned_keys=KEYS)
+    assert stat.S_IMODE((root / GRUB_CFG).stat().st_mode) == 0o444
+    (root / GRUB_CFG).chmod(0o600)
+    run(root, capsys, args=PLAN[:2], owned_keys=KEYS)
+    assert stat.S_IMODE((root / GRUB_CFG).stat().st_mode) == 0o600
+
+
+def test_real_debian12_grub_cfg_of_the_lab_is_read(root, capsys):
+    """grub.cfg captured from a lab VM (Debian 12, grub-mkconfig 2.06) before any tuning."""
+    shutil.copy(FIXTURES / "grub_cfg" / "debian12-lab.cfg", root / GRUB_CFG)
+    (root / DROPIN).write_text(render_dropin([]))
+    # its default entry carries no owned argument: an empty plan is already applied
+    result = run(root, capsys, check_mode=True, args=[], owned_keys=KEYS)
+    assert result["default_entry"] == "Debian GNU/Linux"
+    assert result["actions"] == []
+    (root / DROPIN).write_text(render_dropin(["nosoftlockup"]))
+    result = run(root, capsys, check_mode=True, args=["nosoftlockup"], owned_keys=KEYS)
+    assert result["actions"] == ["regenerate /boot/grub/grub.cfg (its default entry does not carry the planned arguments)"]
 
 
 def test_rerun_changes_nothing(root, capsys):

@@ -289,7 +289,7 @@ class Lab:
                 if proc.returncode == 0:
                     took = time.monotonic() - t0
                     since = time.time() - node.get("started_at", time.time())
-                    log(f"{name}: SSH ready ({since:.0f}s after QEMU start)")
+                    log(f"{name}: SSH ready (QEMU started {since:.0f}s ago)")
                     return took
             time.sleep(2)
         raise LabError(f"{name}: no SSH on 127.0.0.1:{port} after {timeout:.0f}s; console tail "

@@ -36,7 +36,7 @@ from . import image as image_mod
 from . import inventory as inv
 from . import qemu
 from .common import LabError, labs_dir, log, read_json, require_tools, run, tail, write_atomic, write_json
-from .ports import allocate_ports, port_is_free
+from .ports import PortsExhausted, allocate_ports, port_is_free
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,30}$")
 SSH_TIMEOUT = 480.0
@@ -142,7 +142,10 @@ class Lab:
             })
             state.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             reserved = all_reserved_ports(exclude=self.name)
-            new = allocate_ports(nodes - len(known), reserved | {n["ssh_port"] for n in known})
+            try:
+                new = allocate_ports(nodes - len(known), reserved | {n["ssh_port"] for n in known})
+            except PortsExhausted as exc:
+                raise LabError(str(exc)) from exc
             for i, port in enumerate(new, start=len(known) + 1):
                 name = node_name(self.name, i)
                 known.append({"name": name, "index": i, "ssh_port": port,
@@ -217,7 +220,11 @@ class Lab:
             if not port_is_free(node["ssh_port"]):
                 reserved = all_reserved_ports(exclude=self.name) | {
                     n["ssh_port"] for n in state["nodes"] if n is not node}
-                old, node["ssh_port"] = node["ssh_port"], allocate_ports(1, reserved | {node["ssh_port"]})[0]
+                try:
+                    port = allocate_ports(1, reserved | {node["ssh_port"]})[0]
+                except PortsExhausted as exc:
+                    raise LabError(str(exc)) from exc
+                old, node["ssh_port"] = node["ssh_port"], port
                 log(f"{name}: port {old} is taken, using {node['ssh_port']}")
             spec = self.node_spec(node, hw, accel)
             argv = qemu.node_argv(spec)

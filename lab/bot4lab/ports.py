@@ -9,6 +9,10 @@ from typing import Callable, Iterable, List
 PORT_RANGE = (10022, 10999)
 
 
+class PortsExhausted(RuntimeError):
+    pass
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     """True if nothing listens on host:port (we can bind it right now)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -41,5 +45,5 @@ def allocate_ports(
             ports.append(port)
             taken.add(port)
     if len(ports) < count:
-        raise RuntimeError(f"no {count} free ports in {low}-{high} on 127.0.0.1")
+        raise PortsExhausted(f"no {count} free ports in {low}-{high} on 127.0.0.1")
     return ports

@@ -79,11 +79,24 @@ def test_booted_through_grub_from_its_disk(host):
 def test_qemu_was_started_without_a_kernel_image():
     status = lab_status()
     nodes = status["nodes"]
-    assert nodes, status
+    assert nodes and all(node["running"] for node in nodes), status
     for node in nodes:
-        argv = node["argv"]
-        assert "-kernel" not in argv and "-initrd" not in argv, argv
-        assert "-no-reboot" not in argv, argv
+        with open(node["qemu_argv_file"], encoding="utf-8") as handle:
+            starts = json.load(handle)["history"]
+        assert starts
+        for start in starts:
+            argv = start["argv"]
+            assert "-kernel" not in argv and "-initrd" not in argv, argv
+            assert "-no-reboot" not in argv, argv
+
+
+def test_grub_ran_at_every_boot():
+    # The serial console is appended across boots: converge's boot and the
+    # scenario's reboot each went through the disk's GRUB.
+    for node in lab_status()["nodes"]:
+        with open(node["console_log"], encoding="utf-8", errors="replace") as handle:
+            console = handle.read()
+        assert console.count("GNU GRUB") >= 2, f"{node['name']}: GRUB did not show on the console twice"
 
 
 def test_reboot_was_real(host):

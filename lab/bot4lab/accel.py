@@ -26,6 +26,7 @@ ENV = "BOT4_LAB_ACCEL"
 CHOICES = ("auto", "kvm", "tcg")
 PROBE_SECONDS = 15.0
 BANNER = b"Linux version"
+last_probe_detail = ""
 
 
 def requested(cli_value: Optional[str] = None) -> str:
@@ -78,8 +79,10 @@ def probe_kvm(kernel: Path, qemu_bin: str = qemu.QEMU_BINARY, seconds: float = P
             proc.wait()
         if not seen:
             why = errors.read_text(errors="replace").strip().splitlines()
-            log("KVM probe: " + (f"QEMU exited: {why[0]}" if proc.returncode and why
-                                 else "no kernel output (guest stuck in firmware)"))
+            global last_probe_detail
+            last_probe_detail = (f"QEMU exited: {why[0]}" if proc.returncode and why
+                                 else f"no kernel output in {seconds:.0f}s (guest stuck in firmware)")
+            log(f"KVM probe: {last_probe_detail}")
         return seen
 
 
@@ -101,7 +104,8 @@ def resolve(cli_value: Optional[str], kernel: Optional[Path]) -> str:
         log(f"probing KVM: booting {kernel.name} under -accel kvm for up to {PROBE_SECONDS:.0f}s")
         ok = probe_kvm(kernel)
         result = "kvm" if ok else "tcg"
-        why = "the probe kernel booted" if ok else "the probe kernel did not boot under KVM"
+        why = "the probe kernel booted" if ok else \
+            f"the probe kernel did not boot under KVM: {last_probe_detail}"
     log(f"accelerator: {result} ({why}); cached for this host boot")
     write_json(probe_cache_file(), {"boot_id": boot_id, "accel": result, "reason": why,
                                     "probed_at": int(time.time())})

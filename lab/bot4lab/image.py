@@ -27,6 +27,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -289,17 +290,29 @@ def _run_gently(argv: List[str], out) -> subprocess.CompletedProcess:
     """Run argv; on interruption send SIGTERM and wait, so that mmdebstrap can
     unmount what it mounted inside the chroot (/proc, /sys, /dev) before we
     delete the directory."""
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # Own process group: mmdebstrap forks workers (apt, dpkg in the chroot) that
+    # must stop with it.
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
     try:
         return subprocess.CompletedProcess(argv, proc.wait())
     except BaseException:
-        proc.terminate()
+        _signal_group(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            pass
+        time.sleep(2)
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
         raise
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def mounts_under(path: Path, mountinfo: Optional[str] = None) -> List[str]:

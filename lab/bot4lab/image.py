@@ -192,7 +192,8 @@ def _remove_stale_builds(root: Path) -> None:
 
 
 def _build(spec: ImageSpec, iid: str, root: Path, accel_choice: Optional[str]) -> Path:
-    require_tools("mmdebstrap", "sfdisk", "mkfs.ext4", "qemu-img", qemu.QEMU_BINARY)
+    require_tools("mmdebstrap", "sfdisk", "mkfs.ext4", "qemu-img", "systemctl", "dpkg-query",
+                  qemu.QEMU_BINARY)
     if os.geteuid() != 0:
         raise LabError("building the node image needs root (mmdebstrap root mode, "
                        "file ownership in mkfs.ext4 -d)")

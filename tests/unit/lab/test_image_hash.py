@@ -161,3 +161,12 @@ def test_safe_rmtree_removes_a_plain_tree(tmp_path):
     image.safe_rmtree(tmp_path / "build")
     assert not (tmp_path / "build").exists()
     image.safe_rmtree(tmp_path / "missing")  # no error
+
+
+def test_host_packages_cover_the_tools_the_lab_runs():
+    from bot4lab.common import HOST_PACKAGES_FILE
+
+    pkgs = set(image.read_list(HOST_PACKAGES_FILE))
+    for must in ("qemu-system-x86", "qemu-utils", "mmdebstrap", "fdisk", "e2fsprogs",
+                 "openssh-client", "systemd", "debian-archive-keyring"):
+        assert must in pkgs

@@ -114,12 +114,13 @@ def test_filters_work_in_a_playbook(tmp_path):
     env = dict(os.environ)
     env["ANSIBLE_COLLECTIONS_PATH"] = str(REPO / ".cache" / "collections")
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
-    env["ANSIBLE_INVENTORY"] = "localhost,"
     env["ANSIBLE_LOCALHOST_WARNING"] = "False"
     ansible_playbook = Path(os.sys.executable).parent / "ansible-playbook"
     proc = subprocess.run(
-        [str(ansible_playbook), "-c", "local", "-e", "out=%s" % out, str(playbook)],
-        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=300,
+        # An explicit one-host inventory: never let ansible scan a directory
+        # (it would execute every executable file in it as an inventory script).
+        [str(ansible_playbook), "-i", "localhost,", "-c", "local", "-e", "out=%s" % out, str(playbook)],
+        cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(out.read_text()) == {

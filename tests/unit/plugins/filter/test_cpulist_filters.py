@@ -119,7 +119,8 @@ def test_filters_work_in_a_playbook(tmp_path):
     proc = subprocess.run(
         # An explicit one-host inventory: never let ansible scan a directory
         # (it would execute every executable file in it as an inventory script).
-        [str(ansible_playbook), "-i", "localhost,", "-c", "local", "-e", "out=%s" % out, str(playbook)],
+        [str(ansible_playbook), "-i", "localhost,", "-c", "local", "-e", "out=%s" % out,
+         "-e", "ansible_python_interpreter=%s" % os.sys.executable, str(playbook)],
         cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -159,20 +159,25 @@ def test_module_nics_match_lspci(host, topology):
         address = head.group(1)
         driver = re.search(r"Kernel driver in use: (\S+)", block)
         numa = re.search(r"NUMA node: (\d+)", block)
-        group = re.search(r"IOMMU group: (\d+)", block)
         lspci[address] = {
             "vendor_device": f"{head.group(3)}:{head.group(4)}",
             "driver": driver.group(1) if driver else None,
             "numa_node": int(numa.group(1)) if numa else None,
-            "iommu_group": int(group.group(1)) if group else None,
+            "iommu_group": None,
         }
+    # IOMMU groups from the groups' side of sysfs (the module follows each
+    # device's iommu_group link): /sys/kernel/iommu_groups/N/devices/ADDRESS.
+    for line in host.check_output("ls -d /sys/kernel/iommu_groups/*/devices/*").split():
+        parts = line.split("/")
+        if parts[-1] in lspci:
+            lspci[parts[-1]]["iommu_group"] = int(parts[4])
     module = {n["address"]: n for n in topology["nics"]}
     assert sorted(module) == sorted(lspci)
     for address, facts in lspci.items():
         nic = module[address]
         assert f"{nic['vendor'].removeprefix('0x')}:{nic['device'].removeprefix('0x')}" == facts["vendor_device"]
         assert nic["driver"] == facts["driver"]
-        assert nic["iommu_group"] == facts["iommu_group"]
+        assert nic["iommu_group"] == facts["iommu_group"] is not None
         if facts["numa_node"] is not None:
             assert nic["numa_node"] == facts["numa_node"]
     dataplane = [n for n in lspci.values() if n["vendor_device"] == DATAPLANE_NIC_ID]

@@ -50,8 +50,8 @@ host-deps:
 
 # ---------------------------------------------------------------------------
 # Tests
-.PHONY: test lint yamllint ansible-lint unit collection-check molecule molecule-node
-test: venv lint unit collection-check molecule
+.PHONY: test lint yamllint ansible-lint unit k8s-static collection-check molecule molecule-node
+test: venv lint unit k8s-static collection-check molecule
 
 lint: venv yamllint ansible-lint
 
@@ -63,6 +63,11 @@ ansible-lint: venv
 
 unit: venv
 	pytest tests/unit
+
+# The k8s/ tree and monitoring rules: kustomize build of every overlay, schema
+# validation, security scan, promtool rule tests (tools pinned in tools/k8s-tools.sh).
+k8s-static: venv
+	pytest tests/k8s
 
 # Build the collection tarball, install it into a scratch path and check that its
 # modules, filters and roles resolve as bot4.hft.* from the installed copy.

@@ -25,6 +25,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -793,7 +794,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         lab.stop_all(grace=5.0)  # strays of an earlier run that lost its pidfiles
         started = time.monotonic()
         try:
-            bring_up(lab, bins, args.kwok_nodes, args.timeout)
+            bring_up(lab, bins, args.kwok_nodes, args.timeout, args.advertise_address)
         except BaseException:
             log(f"up failed; stopping what was started (logs kept in {lab.logs})")
             lab.stop_all(grace=5.0)
@@ -808,7 +809,8 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def bring_up(lab: Lab, bins: dict[str, Path], kwok_nodes: int, timeout: float) -> None:
+def bring_up(lab: Lab, bins: dict[str, Path], kwok_nodes: int, timeout: float,
+             advertise: str = VM_HOST_ADDRESS) -> None:
     # A lab is disposable: every `up` starts from a fresh CA and an empty etcd.
     if lab.dir.exists():
         shutil.rmtree(lab.dir)
@@ -865,9 +867,16 @@ def bring_up(lab: Lab, bins: dict[str, Path], kwok_nodes: int, timeout: float) -
 
     wait_for("etcd /health", etcd_healthy, timeout, lab, ("etcd",))
 
+    # The apiserver listens on the loopback only. What it advertises is what the
+    # `kubernetes` Service's endpoints point at: 10.0.2.2, where the lab VM (and
+    # its pods) reach the host's loopback. kube-apiserver 1.37 refuses a
+    # loopback advertise address with its endpoint reconciler, so 127.0.0.1 is
+    # only possible without one.
+    reconciler = (["--endpoint-reconciler-type=none"]
+                  if ipaddress.ip_address(advertise).is_loopback else [])
     lab.start("kube-apiserver", [
-        str(bins["kube-apiserver"]),
-        "--advertise-address=127.0.0.1", "--bind-address=127.0.0.1", f"--secure-port={api_port}",
+        str(bins["kube-apiserver"]), f"--advertise-address={advertise}", *reconciler,
+        "--bind-address=127.0.0.1", f"--secure-port={api_port}",
         f"--etcd-servers={etcd_url}", f"--etcd-cafile={p['etcd-ca']}",
         f"--etcd-certfile={p['apiserver-etcd-client']}",
         f"--etcd-keyfile={k['apiserver-etcd-client']}",
@@ -1094,6 +1103,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kwok-nodes", type=int, default=3, help="simulated worker nodes (default 3)")
     p.add_argument("--timeout", type=float, default=180.0,
                    help="seconds to wait for each component (default 180)")
+    p.add_argument("--advertise-address", default=VM_HOST_ADDRESS,
+                   help="address the apiserver advertises (the `kubernetes` Service endpoint);"
+                        f" default {VM_HOST_ADDRESS}, the host as seen from a lab VM;"
+                        " a loopback address disables the endpoint reconciler")
     p.set_defaults(func=cmd_up)
     p = with_name(sub.add_parser("down", help="stop the lab cluster"))
     p.add_argument("--purge", action="store_true", help="also delete its state directory")

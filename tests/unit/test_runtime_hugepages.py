@@ -76,7 +76,7 @@ def test_shortfall_fails_loudly_with_requested_and_got_per_node_and_size(lab):
     ]
     message = sec["errors"][0]
     assert "node 0 1G pages: requested 1, got 0" in message
-    assert "MemFree 2560 MiB" in message
+    assert "MemFree 2853 MiB" in message
     assert "node 0 1G pages: requested 1, got 0" in result["msg"]
     # the rest of the plan is still applied
     assert lab.read(NODE % (0, M2)) == "128"

@@ -48,14 +48,16 @@ def test_irq_check_lists_every_move_and_writes_nothing(lab):
     changes = {c["path"]: (c["before"], c["after"]) for c in sec["changes"]}
     assert changes["/proc/irq/default_smp_affinity"] == ("ff", "33")
     # an IRQ on all CPUs keeps its reserved part
-    assert changes["/proc/irq/1/smp_affinity_list"] == ("0-7", "0-1,4-5")
-    # one on an isolated CPU only moves to the whole reserved set
-    assert changes["/proc/irq/29/smp_affinity_list"] == ("3", "0-1,4-5")
+    assert changes["/proc/irq/0/smp_affinity_list"] == ("0-7", "0-1,4-5")
+    # one on an isolated CPU only (virtio0-config) moves to the whole reserved set
+    assert changes["/proc/irq/29/smp_affinity_list"] == ("2", "0-1,4-5")
     # one partly reserved keeps its reserved CPUs (NUMA locality of a NIC queue)
-    assert changes["/proc/irq/30/smp_affinity_list"] == ("0-3", "0-1")
-    # already inside the reserved set: untouched
-    assert "/proc/irq/0/smp_affinity_list" not in changes
-    assert "/proc/irq/25/smp_affinity_list" not in changes
+    assert changes["/proc/irq/1/smp_affinity_list"] == ("0-3", "0-1")
+    # already inside the reserved set: untouched (16, and the managed queue IRQ 30 on CPU 4)
+    assert "/proc/irq/16/smp_affinity_list" not in changes
+    assert "/proc/irq/30/smp_affinity_list" not in changes
+    # in check mode nothing is known about managed IRQs yet: they are listed too
+    assert changes["/proc/irq/32/smp_affinity_list"] == ("6", "0-1,4-5")
     assert lab.kernel.writes == []
 
 
@@ -64,16 +66,16 @@ def test_irq_apply_moves_everything_but_managed_irqs_and_counts_them(lab):
     assert code == 0, result["msg"]
     sec = result["sections"]["irq"]
     assert sec["status"] == "changed"
-    # 26 (2-3) and 28 (6-7) are managed: EIO, skipped and counted; 25 and 27
-    # are managed too but already on reserved CPUs, so never written.
-    assert sec["managed_skipped"] == 2
-    assert sec["managed_irqs"] == [26, 28]
-    assert any("2 managed IRQ(s)" in n for n in sec["notices"])
+    # the virtio-blk queue IRQs on isolated CPUs (32, 33, 36, 37) are managed:
+    # EIO, skipped and counted; those on reserved CPUs are never written.
+    assert sec["managed_skipped"] == 4
+    assert sec["managed_irqs"] == [32, 33, 36, 37]
+    assert any("4 managed IRQ(s)" in n for n in sec["notices"])
     assert sec["errors"] == []
-    assert isolated_irqs(lab, [2, 3, 6, 7], skip={26, 28}) == []
-    assert affinity(lab, 26) == "2-3"
+    assert isolated_irqs(lab, [2, 3, 6, 7], skip={32, 33, 36, 37}) == []
+    assert affinity(lab, 32) == "6"
     assert lab.applier.parse_mask(lab.read("/proc/irq/default_smp_affinity")) == [0, 1, 4, 5]
-    assert sec["irqs_total"] == 15
+    assert sec["irqs_total"] == 32
     assert sec["irqs_moved"] == len(sec["changes"]) - 1  # minus default_smp_affinity
 
 
@@ -83,30 +85,30 @@ def test_irq_second_apply_and_check_report_no_change(lab):
     code, result = lab.check(LAB_IRQ)
     # the managed IRQs learnt in this boot are not reported again
     assert code == 0, result["sections"]["irq"]["changes"]
-    assert result["sections"]["irq"]["managed_skipped"] == 2
+    assert result["sections"]["irq"]["managed_skipped"] == 4
     code, result = lab.apply(LAB_IRQ)
     assert code == 0
     assert result["changed"] is False
     # apply retries the managed ones (an IRQ number can be reused) but changes nothing
     assert sorted(set(lab.kernel.paths_written())) == [
-        "/proc/irq/26/smp_affinity_list", "/proc/irq/28/smp_affinity_list"]
+        "/proc/irq/%d/smp_affinity_list" % irq for irq in (32, 33, 36, 37)]
 
 
 def test_managed_irq_memory_is_per_boot(lab):
     lab.apply(LAB_IRQ)
     state = lab.root / "run/bot4-hft/managed-irqs.json"
-    assert json.loads(state.read_text())["irqs"] == [26, 28]
+    assert json.loads(state.read_text())["irqs"] == [32, 33, 36, 37]
     lab.set("/proc/sys/kernel/random/boot_id", "another-boot")
     code, result = lab.check(LAB_IRQ)
     assert code == 2
     assert [c["path"] for c in result["sections"]["irq"]["changes"]] == [
-        "/proc/irq/26/smp_affinity_list", "/proc/irq/28/smp_affinity_list"]
+        "/proc/irq/%d/smp_affinity_list" % irq for irq in (32, 33, 36, 37)]
 
 
 def test_irq_policy_replace_uses_the_whole_reserved_set(lab):
     code, result = lab.apply({"irq": {"cpus": RESERVED, "policy": "replace"}})
     assert code == 0
-    assert affinity(lab, 30) == "0-1,4-5"
+    assert affinity(lab, 1) == "0-1,4-5"
 
 
 def test_other_write_errors_fail_the_section_with_the_irq(lab, monkeypatch):
@@ -121,7 +123,7 @@ def test_other_write_errors_fail_the_section_with_the_irq(lab, monkeypatch):
     monkeypatch.setattr(lab.applier.Context, "write", write)
     code, result = lab.apply(LAB_IRQ)
     assert code == 1
-    assert "/proc/irq/9/smp_affinity_list: writing '0-1,4-5' failed: Invalid argument" in result["msg"]
+    assert "/proc/irq/9/smp_affinity_list: writing '0-1' failed: Invalid argument" in result["msg"]
 
 
 def test_wide_masks_on_a_40_cpu_machine(metal):
@@ -185,17 +187,16 @@ def test_rps_masks_of_every_rx_queue_but_loopback(lab):
     assert code == 2
     paths = [c["path"] for c in result["sections"]["rps"]["changes"]]
     assert paths == [
-        "/sys/class/net/enp0s2/queues/rx-0/rps_cpus",
+        "/sys/class/net/enp0s3/queues/rx-0/rps_cpus",
         "/sys/class/net/enp129s0/queues/rx-0/rps_cpus",
-        "/sys/class/net/enp129s0/queues/rx-1/rps_cpus",
     ]
     code, result = lab.apply(config)
     assert code == 0
-    assert lab.read("/sys/class/net/enp129s0/queues/rx-1/rps_cpus") == "33"
+    assert lab.read("/sys/class/net/enp129s0/queues/rx-0/rps_cpus") == "33"
     assert lab.read("/sys/class/net/lo/queues/rx-0/rps_cpus") == "00"
     # transmit queues are not touched
     assert lab.read("/sys/class/net/enp129s0/queues/tx-0/xps_cpus") == "00"
-    assert result["sections"]["rps"]["rx_queues"] == 3
+    assert result["sections"]["rps"]["rx_queues"] == 2
     assert lab.check(config)[0] == 0
 
 
@@ -204,9 +205,8 @@ def test_rps_include_and_exclude_patterns(lab):
     assert code == 0
     assert [c["path"] for c in result["sections"]["rps"]["changes"]] == [
         "/sys/class/net/enp129s0/queues/rx-0/rps_cpus",
-        "/sys/class/net/enp129s0/queues/rx-1/rps_cpus",
     ]
-    assert lab.read("/sys/class/net/enp0s2/queues/rx-0/rps_cpus") == "00"
+    assert lab.read("/sys/class/net/enp0s3/queues/rx-0/rps_cpus") == "00"
 
 
 def test_rps_without_queues_is_a_notice(lab):

@@ -9,6 +9,7 @@ import ssl
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import wait_until
 
@@ -162,7 +163,6 @@ def test_node_credentials_for_a_real_kubelet(lab_cluster, tmp_path):
     for system:node:NAME, authorized by the Node authorizer and NodeRestriction,
     and an apiserver certificate valid for 10.0.2.2 (the host, seen from QEMU)."""
     if lab_cluster.name is None:
-        import pytest
         pytest.skip("needs a cluster started by this session (clusterctl node-credentials)")
     node = "lab-vm-probe"
     proc = lab_cluster.clusterctl("node-credentials", "--name", lab_cluster.name, node)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tarfile
+from pathlib import Path
 
 from conftest import run_clusterctl
 from test_clusterctl_unit import check_oci_archive
@@ -13,9 +14,7 @@ from test_clusterctl_unit import check_oci_archive
 def test_images_build_as_oci_archives(tmp_path):
     proc = run_clusterctl("build", "--images")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    images = json.loads(proc.stdout)["images"]
-    from pathlib import Path
-    oci = Path(images)
+    oci = Path(json.loads(proc.stdout)["images"])
     check_oci_archive(oci / "pause.tar", "registry.k8s.io/pause:3.10.2", {"pause"})
     check_oci_archive(oci / "hft-probe.tar", "localhost/bot4/hft-probe:v1", {"hft-probe"})
     # The probe is static and runs here too: it reports the CPUs it may use.

@@ -242,6 +242,8 @@ def build(spec: BuildSpec, force: bool = False) -> Path:
     with file_lock(root / ".build.lock"):
         if not force and (final / "build.json").exists():  # built while we waited
             return bindir
+        for stale in root.glob(".tmp-*"):  # left by a build that was killed
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
         try:
             logfile = tmp / "build.log"
@@ -780,8 +782,6 @@ def kubectl(lab: Lab, bins: dict[str, Path], *args: str, stdin: str | None = Non
 def cmd_up(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     bins = ensure_built()
-    # A SIGTERM (a CI timeout, a test runner giving up) must still clean up.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
     with lab.lock():
         if any(lab.alive(c) for c in COMPONENTS):
             status = lab_status(lab)
@@ -1133,6 +1133,9 @@ def main(argv: list[str] | None = None) -> int:
         args.args = args.args[1:]
     if getattr(args, "kwok_nodes", 0) < 0:
         parser.error("--kwok-nodes must be >= 0")
+    # A SIGTERM (a CI timeout, a test runner giving up) must still clean up: a
+    # failing `up` stops what it started, a build kills its `go build`.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.func(args)
     except ClusterError as err:

@@ -42,7 +42,7 @@ def load_clusterctl():
 
 
 def run_clusterctl(*args: str, env: dict[str, str] | None = None,
-                   timeout: float = 3600) -> subprocess.CompletedProcess:
+                   timeout: float | None = 1800) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(CLUSTERCTL), *args], capture_output=True,
                           text=True, env=env, timeout=timeout, check=False)
 
@@ -74,7 +74,7 @@ class LabCluster:
         self.kubectl("apply", "--server-side", "--field-manager=bot4-tests", "-f", "-",
                      input=yaml.safe_dump_all(docs))
 
-    def clusterctl(self, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+    def clusterctl(self, *args: str, timeout: float | None = 1800) -> subprocess.CompletedProcess:
         return run_clusterctl(*args, env=self.env, timeout=timeout)
 
 
@@ -97,7 +97,7 @@ def clusterctl_module():
 @pytest.fixture(scope="session")
 def built_bins() -> dict[str, Path]:
     """Paths of the cached binaries, building them first if needed."""
-    proc = run_clusterctl("build")
+    proc = run_clusterctl("build", timeout=None)  # a cold build may take long
     assert proc.returncode == 0, f"clusterctl build failed:\n{proc.stderr[-4000:]}"
     return {name: Path(path) for name, path in json.loads(proc.stdout)["bin"].items()}
 

@@ -235,7 +235,8 @@ def test_overlay_applies_and_becomes_available(lab, env_name):
     dep = lab.deployment(env_name)
     ctr = dep["spec"]["template"]["spec"]["containers"][0]
     assert ctr["image"] == DIGEST_A
-    managers = {m["manager"] for m in dep["metadata"]["managedFields"] if m["operation"] == "Apply"}
+    fields = lab.get("-n", f"bot4-{env_name}", "deployment", "bot4-engine", "--show-managed-fields")
+    managers = {m["manager"] for m in fields["metadata"]["managedFields"] if m["operation"] == "Apply"}
     assert "bot4-hft" in managers
     pods = lab.get("-n", f"bot4-{env_name}", "pods", "-l", "app.kubernetes.io/name=bot4-engine")["items"]
     assert all(p["spec"]["nodeName"].startswith("kwok-") for p in pods)

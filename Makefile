@@ -74,7 +74,9 @@ k8s-static: venv
 collection-check: venv
 	rm -rf build && mkdir -p build/install
 	ansible-galaxy collection build --output-path build .
-	ansible-galaxy collection install --offline --no-deps -p build/install build/bot4-hft-*.tar.gz
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/install \
+	  ansible-galaxy collection install --offline --no-deps --force -p build/install build/bot4-hft-*.tar.gz
+	test -f build/install/ansible_collections/bot4/hft/MANIFEST.json
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/install:$(CURDIR)/$(VENV)/lib/python3.11/site-packages \
 	  tests/collection_check.sh
 

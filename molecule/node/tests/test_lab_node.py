@@ -180,8 +180,9 @@ def test_module_nics_match_lspci(host, topology):
         assert nic["iommu_group"] == facts["iommu_group"] is not None
         if facts["numa_node"] is not None:
             assert nic["numa_node"] == facts["numa_node"]
-    dataplane = [n for n in lspci.values() if n["vendor_device"] == DATAPLANE_NIC_ID]
-    assert dataplane and dataplane[0]["numa_node"] == 1
+    dataplane = [n for n in topology["nics"] if f"{n['vendor']}:{n['device']}".replace("0x", "") == DATAPLANE_NIC_ID]
+    assert len(dataplane) == 1 and dataplane[0]["numa_node"] == 1, dataplane
+    assert dataplane[0]["netdevs"], "the module found no network interface on the data-plane NIC"
 
 
 def test_module_reads_kernel_state(host, topology):

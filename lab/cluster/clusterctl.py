@@ -25,6 +25,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import io
 import ipaddress
 import json
 import os
@@ -36,6 +37,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -347,8 +349,6 @@ def build_images(force: bool = False) -> Path:
 
 def write_oci_archive(archive: Path, ref: str, files: dict[str, Path], entrypoint: list[str]) -> None:
     import gzip
-    import io
-    import tarfile
 
     def blob(data: bytes, media_type: str) -> tuple[dict, bytes]:
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -1051,15 +1051,13 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
     return subprocess.call(argv)
 
 
-def cmd_node_credentials(args: argparse.Namespace) -> int:
-    """Credentials for a real kubelet (the lab VM): a client certificate for
-    system:node:NODE signed by the lab CA, a serving certificate, and a
-    kubeconfig that reaches the apiserver from a QEMU guest at 10.0.2.2."""
-    lab = Lab(args.name)
+def node_credentials(lab: Lab, node: str, ips: tuple[str, ...] = (),
+                     server_host: str = VM_HOST_ADDRESS) -> Path:
+    """Write cluster-NAME/nodes/NODE/: kubeconfig with a system:node:NODE client
+    certificate, the CA and a serving certificate; return that directory."""
     meta = lab.meta()
     if not meta or not lab.alive("kube-apiserver"):
         raise ClusterError(f"cluster {lab.name} is not running")
-    node = args.node
     if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?", node):
         raise ClusterError(f"invalid node name {node!r}")
     outdir = lab.dir / "nodes" / node
@@ -1068,15 +1066,402 @@ def cmd_node_credentials(args: argparse.Namespace) -> int:
     pki = Pki(lab.pki)
     pki.cert(f"kubelet-{node}", "ca", f"system:node:{node}", org="system:nodes", client=True)
     pki.cert(f"kubelet-{node}-serving", "ca", f"system:node:{node}", server=True,
-             dns=(node, "localhost"), ips=tuple(args.ip or ()) + ("127.0.0.1",))
-    server = f"https://{args.server_host}:{meta['ports']['kube-apiserver']}"
+             dns=(node, "localhost"), ips=tuple(ips) + ("127.0.0.1",))
+    server = f"https://{server_host}:{meta['ports']['kube-apiserver']}"
     write_kubeconfig(outdir / "kubelet.kubeconfig", meta["cluster"], server, pki, f"kubelet-{node}")
     for src, dst in ((pki.path("ca", "crt"), "ca.crt"),
                      (pki.path(f"kubelet-{node}-serving", "crt"), "kubelet.crt"),
                      (pki.path(f"kubelet-{node}-serving", "key"), "kubelet.key")):
         shutil.copyfile(src, outdir / dst)
         os.chmod(outdir / dst, 0o600)
-    print(outdir)
+    return outdir
+
+
+def cmd_node_credentials(args: argparse.Namespace) -> int:
+    """Credentials for a real kubelet (the lab VM): a client certificate for
+    system:node:NODE signed by the lab CA, a serving certificate, and a
+    kubeconfig that reaches the apiserver from a QEMU guest at 10.0.2.2."""
+    print(node_credentials(Lab(args.name), args.node, tuple(args.ip or ()), args.server_host))
+    return 0
+
+
+# --------------------------------------------------------------------------- real node
+
+
+# Where things go on a joined node: the kubeadm layout, so that tools (and the
+# collection's kubelet role) that know a kubeadm node find their way around.
+NODE_PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"
+NODE_KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
+NODE_KUBECONFIG = "/etc/kubernetes/kubelet.conf"
+NODE_CA = "/etc/kubernetes/pki/ca.crt"
+NODE_CNI_CONFLIST = "/etc/cni/net.d/10-bot4-lab.conflist"
+NODE_STAGE = "/var/lib/bot4-lab/node"  # archives and packages copied in by join-node
+# bookworm's runc (runc needs cgo and libseccomp; trixie's wants glibc 2.38).
+RUNC_DEB = ("bookworm", "runc", "1.1.5+ds1-1+deb12u1")
+# The VM registers as a dedicated trading node: the fleet's taint keeps
+# ordinary pods off it and its node group is known from the start. The
+# `hft.bot4.io/tuned=true` label is not set here: the VM is not tuned when it
+# joins, and the engine selects on that label.
+NODE_LABELS = {"hft.bot4.io/node-group": "trading", "hft.bot4.io/lab-vm": "true"}
+NODE_TAINTS = [{"key": "hft.bot4.io/dedicated", "value": "trading", "effect": "NoSchedule"}]
+
+CONTAINERD_UNIT = """\
+# bot4 lab: containerd built from Go modules (lab/cluster/node), upstream's unit.
+[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target dbus.service
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/containerd
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+KUBELET_UNIT = """\
+# bot4 lab: kubelet built from k8s.io/kubernetes (lab/cluster/kube).
+[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target containerd.service
+After=network-online.target containerd.service
+
+[Service]
+ExecStart=/usr/local/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+# The drop-in kubeadm installs, with its flag files.
+KUBELET_DROPIN = f"""\
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--kubeconfig={NODE_KUBECONFIG}"
+Environment="KUBELET_CONFIG_ARGS=--config={NODE_KUBELET_CONFIG}"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+"""
+
+CONTAINERD_CONFIG = f"""\
+# bot4 lab: containerd for the kubelet (CRI), systemd cgroups, local images only.
+version = 3
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = 'overlayfs'
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = '{NODE_PAUSE_IMAGE}'
+
+[plugins.'io.containerd.cri.v1.runtime']
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = 'runc'
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = 'io.containerd.runc.v2'
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        SystemdCgroup = true
+        BinaryName = '/usr/sbin/runc'
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ['/opt/cni/bin']
+    conf_dir = '/etc/cni/net.d'
+"""
+
+
+def kubelet_config(ca_file: str = NODE_CA) -> dict:
+    """/var/lib/kubelet/config.yaml as kubeadm writes it, plus the lab's choices.
+
+    The collection's kubelet role merges its CPU/memory/topology manager
+    settings into this file; nothing here sets them.
+    """
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True, "cacheTTL": "0s"},
+            "x509": {"clientCAFile": ca_file},
+        },
+        "authorization": {"mode": "Webhook",
+                          "webhook": {"cacheAuthorizedTTL": "0s", "cacheUnauthorizedTTL": "0s"}},
+        "cgroupDriver": "systemd",
+        "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
+        # No cluster DNS runs in the lab; pods use the node's resolv.conf.
+        "clusterDomain": "cluster.local",
+        "staticPodPath": "/etc/kubernetes/manifests",
+        "tlsCertFile": "/var/lib/kubelet/pki/kubelet.crt",
+        "tlsPrivateKeyFile": "/var/lib/kubelet/pki/kubelet.key",
+        "rotateCertificates": False,
+        "registerWithTaints": NODE_TAINTS,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": 10248,
+        # The images are imported, never pulled; keep them (and the pinned
+        # pause image) from image GC on a small VM disk.
+        "imageGCHighThresholdPercent": 100,
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "5%",
+                         "imagefs.available": "5%"},
+        "failSwapOn": True,
+        "logging": {"format": "text"},
+    }
+
+
+def kubelet_flags(node: str, node_ip: str) -> str:
+    labels = ",".join(f"{k}={v}" for k, v in sorted(NODE_LABELS.items()))
+    return (f'KUBELET_KUBEADM_ARGS="--hostname-override={node} --node-ip={node_ip}'
+            f' --node-labels={labels}"\n')
+
+
+def cni_conflist(pod_cidr: str) -> dict:
+    """A bridge network over the node's podCIDR (what a CNI agent would write)."""
+    return {
+        "cniVersion": "1.0.0", "name": "bot4-lab",
+        "plugins": [
+            {"type": "bridge", "bridge": "cni0", "isGateway": True, "ipMasq": False,
+             "hairpinMode": True,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]],
+                      "routes": [{"dst": "0.0.0.0/0"}]}},
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+
+
+def vm_nodes(lab_name: str, only: str | None = None) -> tuple[dict, list[dict]]:
+    """labctl's status of a lab and the running nodes to join."""
+    proc = subprocess.run([sys.executable, str(REPO / "lab" / "labctl.py"), "status",
+                           "--name", lab_name], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ClusterError(f"labctl status --name {lab_name} failed: {proc.stderr.strip()}")
+    status = json.loads(proc.stdout)
+    if not status.get("exists"):
+        raise ClusterError(f"lab {lab_name} does not exist (lab/labctl.py up --name {lab_name})")
+    nodes = [n for n in status["nodes"] if only in (None, n["name"])]
+    if not nodes:
+        raise ClusterError(f"lab {lab_name} has no node {only!r}")
+    stopped = [n["name"] for n in nodes if not n["running"]]
+    if stopped:
+        raise ClusterError(f"lab {lab_name}: {', '.join(stopped)} not running"
+                           f" (lab/labctl.py up --name {lab_name})")
+    return status, nodes
+
+
+class VmShell:
+    """SSH to a lab VM with the lab's own key and known_hosts (as labctl does)."""
+
+    def __init__(self, status: dict, node: dict):
+        self.node = node["name"]
+        self.argv = ["ssh", "-i", status["ssh_key"], "-p", str(node["ssh_port"]),
+                     "-o", f"UserKnownHostsFile={Path(status['state_dir']) / 'known_hosts'}",
+                     "-o", "StrictHostKeyChecking=accept-new",
+                     "-o", f"HostKeyAlias={node['name']}", "-o", "IdentitiesOnly=yes",
+                     "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=30", "-o", "BatchMode=yes",
+                     "-o", "ServerAliveInterval=15", "root@127.0.0.1"]
+
+    def run(self, script: str, timeout: float = 600, stdin: bytes | None = None,
+            check: bool = True) -> str:
+        proc = subprocess.run([*self.argv, "bash -euo pipefail -s"],
+                              input=(stdin if stdin is not None else script.encode()),
+                              capture_output=True, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise ClusterError(f"{self.node}: remote step failed (exit {proc.returncode}):"
+                               f" {script.strip().splitlines()[0][:120]}\n"
+                               f"{proc.stderr.decode(errors='replace')[-2000:]}")
+        return proc.stdout.decode(errors="replace")
+
+    def put_tree(self, files: dict[str, tuple[bytes | Path, int]], timeout: float = 900) -> None:
+        """Stream files (guest path -> content or host file, mode) as a tar into /."""
+        proc = subprocess.Popen([*self.argv, "tar -x --no-same-owner -C / -f -"],
+                                stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                dirs: set[str] = set()
+                for path, (content, mode) in sorted(files.items()):
+                    parts = path.strip("/").split("/")
+                    for i in range(1, len(parts)):
+                        d = "/".join(parts[:i])
+                        if d not in dirs:
+                            dirs.add(d)
+                            info = tarfile.TarInfo(d)
+                            info.type, info.mode = tarfile.DIRTYPE, 0o755
+                            tar.addfile(info)
+                    info = tarfile.TarInfo(path.strip("/"))
+                    info.mode, info.mtime = mode, int(time.time())
+                    if isinstance(content, Path):
+                        info.size = content.stat().st_size
+                        with open(content, "rb") as fh:
+                            tar.addfile(info, fh)
+                    else:
+                        info.size = len(content)
+                        tar.addfile(info, io.BytesIO(content))
+            proc.stdin.close()
+            err = proc.stderr.read()
+            code = proc.wait(timeout=timeout)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if code != 0:
+            raise ClusterError(f"{self.node}: copying files failed (exit {code}):"
+                               f" {err.decode(errors='replace')[-1000:]}")
+
+
+def fetch_runc() -> Path:
+    """bookworm's runc .deb, fetched on the host (the VM has no registry)."""
+    proc = subprocess.run([str(REPO / "tools" / "fetch-deb.sh"), *RUNC_DEB], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise ClusterError(f"fetching {RUNC_DEB[1]} {RUNC_DEB[2]} failed: {proc.stderr.strip()}")
+    debs = list(Path(proc.stdout.strip()).parent.glob("*.deb"))
+    if len(debs) != 1:
+        raise ClusterError(f"no runc .deb next to {proc.stdout.strip()}")
+    return debs[0]
+
+
+def node_payload(node: str, node_ip: str, creds: Path, bins: dict[str, Path],
+                 node_bin: Path, images: Path, runc_deb: Path) -> dict[str, tuple[bytes | Path, int]]:
+    """Every file join-node puts on the VM: guest path -> (content or host file, mode)."""
+    files: dict[str, tuple[bytes | Path, int]] = {
+        "/usr/local/bin/kubelet": (bins["kubelet"], 0o755),
+        NODE_KUBECONFIG: ((creds / "kubelet.kubeconfig").read_bytes(), 0o600),
+        NODE_CA: ((creds / "ca.crt").read_bytes(), 0o644),
+        "/var/lib/kubelet/pki/kubelet.crt": ((creds / "kubelet.crt").read_bytes(), 0o644),
+        "/var/lib/kubelet/pki/kubelet.key": ((creds / "kubelet.key").read_bytes(), 0o600),
+        NODE_KUBELET_CONFIG: (yaml.safe_dump(kubelet_config(), sort_keys=False).encode(), 0o644),
+        "/var/lib/kubelet/kubeadm-flags.env": (kubelet_flags(node, node_ip).encode(), 0o644),
+        "/etc/systemd/system/kubelet.service": (KUBELET_UNIT.encode(), 0o644),
+        "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf": (KUBELET_DROPIN.encode(), 0o644),
+        "/etc/systemd/system/containerd.service": (CONTAINERD_UNIT.encode(), 0o644),
+        "/etc/containerd/config.toml": (CONTAINERD_CONFIG.encode(), 0o644),
+        "/etc/kubernetes/manifests/.keep": (b"", 0o644),
+        f"{NODE_STAGE}/{runc_deb.name}": (runc_deb, 0o644),
+    }
+    for name in ("containerd", "containerd-shim-runc-v2", "ctr"):
+        files[f"/usr/local/bin/{name}"] = (node_bin / name, 0o755)
+    for name in ("bridge", "host-local", "loopback", "portmap"):
+        files[f"/opt/cni/bin/{name}"] = (node_bin / name, 0o755)
+    for archive in ("pause.tar", "hft-probe.tar"):
+        files[f"{NODE_STAGE}/images/{archive}"] = (images / archive, 0o644)
+    return files
+
+
+def join_node(lab: Lab, status: dict, vm: dict, timeout: float) -> dict:
+    """Install containerd, runc, CNI plugins and the kubelet into a running lab VM
+    over SSH, register it with its own credentials and wait until it is Ready."""
+    meta = lab.meta()
+    bins = {name: Path(path) for name, path in meta["bin"].items()}
+    node_bin = build(node_spec())
+    images = build_images()
+    runc_deb = fetch_runc()
+    node = vm["name"]
+    shell = VmShell(status, vm)
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+
+    # Stop what an earlier join started (a rejoin after the cluster was
+    # recreated gets fresh credentials) and drop the old pod network config: it
+    # is rewritten from the podCIDR this cluster allocates.
+    node_ip = shell.run(f"""
+        systemctl stop kubelet 2>/dev/null || true
+        rm -f {NODE_CNI_CONFLIST}
+        ip -4 route get {VM_HOST_ADDRESS} | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p'
+        """, timeout=300).strip()
+    if not re.fullmatch(r"[0-9.]+", node_ip):
+        raise ClusterError(f"{node}: no address towards {VM_HOST_ADDRESS}: {node_ip!r}")
+    creds = node_credentials(lab, node, (node_ip,))
+    api = Api(meta["server"], lab.pki / "ca.crt", lab.pki / "admin.crt", lab.pki / "admin.key")
+    # A Node object of the same name from an earlier join would keep its old
+    # podCIDR and status: start from a fresh registration.
+    kubectl(lab, bins, "delete", "node", node, "--ignore-not-found", "--wait=true")
+    timings["prepare"] = time.monotonic() - t0
+
+    t = time.monotonic()
+    shell.put_tree(node_payload(node, node_ip, creds, bins, node_bin, images, runc_deb))
+    timings["copy"] = time.monotonic() - t
+
+    t = time.monotonic()
+    shell.run(f"""
+        dpkg -i {NODE_STAGE}/{runc_deb.name} >/dev/null
+        modprobe overlay
+        modprobe br_netfilter 2>/dev/null || true
+        systemctl daemon-reload
+        systemctl enable containerd kubelet 2>/dev/null
+        systemctl restart containerd
+        for i in $(seq 120); do
+          ctr -n k8s.io version >/dev/null 2>&1 && break
+          sleep 1
+        done
+        ctr -n k8s.io version >/dev/null
+        for archive in {NODE_STAGE}/images/*.tar; do
+          ctr -n k8s.io images import --local "$archive" >/dev/null
+        done
+        systemctl restart kubelet
+        """, timeout=900)
+    timings["runtime"] = time.monotonic() - t
+
+    def wait(what: str, check, limit: float) -> dict:
+        deadline = time.monotonic() + limit
+        last = ""
+        while time.monotonic() < deadline:
+            ok, detail = check()
+            if ok:
+                return ok
+            last = detail or last
+            time.sleep(2)
+        journal = shell.run("journalctl -u kubelet -u containerd --no-pager -n 40 -o cat",
+                            check=False, timeout=120)
+        raise ClusterError(f"{node}: timed out after {limit:.0f}s waiting for {what}: {last}\n"
+                           f"kubelet/containerd journal:\n{journal}")
+
+    def registered() -> tuple[dict | bool, str]:
+        obj = api.get_json(f"/api/v1/nodes/{node}")
+        if obj and obj.get("spec", {}).get("podCIDR"):
+            return obj, ""
+        return False, "not registered yet" if not obj else "no podCIDR yet"
+
+    t = time.monotonic()
+    obj = wait("the Node to register and get a podCIDR", registered, timeout)
+    timings["register"] = time.monotonic() - t
+    pod_cidr = obj["spec"]["podCIDR"]
+    conflist = json.dumps(cni_conflist(pod_cidr), indent=2) + "\n"
+    shell.run(f"mkdir -p /etc/cni/net.d\ncat > {NODE_CNI_CONFLIST} <<'EOF'\n{conflist}EOF\n",
+              timeout=120)
+
+    def ready() -> tuple[bool, str]:
+        obj = api.get_json(f"/api/v1/nodes/{node}") or {}
+        conds = {c["type"]: c for c in obj.get("status", {}).get("conditions") or []}
+        ready = conds.get("Ready", {})
+        return ready.get("status") == "True", ready.get("message", "no Ready condition")
+
+    t = time.monotonic()
+    wait("the Node to be Ready", ready, timeout)
+    timings["ready"] = time.monotonic() - t
+    timings["total"] = time.monotonic() - t0
+    result = {"node": node, "node_ip": node_ip, "pod_cidr": pod_cidr,
+              "seconds": {k: round(v, 1) for k, v in timings.items()}}
+    log(f"{node} joined cluster {lab.name} and is Ready in {timings['total']:.0f}s"
+        f" (copy {timings['copy']:.0f}s, runtime {timings['runtime']:.0f}s)")
+    return result
+
+
+def cmd_join_node(args: argparse.Namespace) -> int:
+    lab = Lab(args.name)
+    if not lab.alive("kube-apiserver"):
+        raise ClusterError(f"cluster {lab.name} is not running (clusterctl.py up --name {lab.name})")
+    status, vms = vm_nodes(args.lab, args.node)
+    joined = [join_node(lab, status, vm, args.timeout) for vm in vms]
+    print(json.dumps({"cluster": lab.name, "lab": args.lab, "nodes": joined}, indent=2))
     return 0
 
 
@@ -1127,6 +1512,13 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"apiserver address as seen by the node (default {VM_HOST_ADDRESS})")
     p.add_argument("--ip", action="append", help="node IP for the kubelet serving certificate")
     p.set_defaults(func=cmd_node_credentials)
+    p = with_name(sub.add_parser("join-node", help="make the VMs of a lab (labctl) kubelet nodes"))
+    p.add_argument("--lab", default=os.environ.get("BOT4_LAB_NAME", "lab"),
+                   help="labctl lab whose running VMs join (default: lab)")
+    p.add_argument("--node", help="join only this VM of the lab (default: all of them)")
+    p.add_argument("--timeout", type=float, default=600.0,
+                   help="seconds to wait for registration and for Ready (default 600)")
+    p.set_defaults(func=cmd_join_node)
 
     args = parser.parse_args(argv)
     if getattr(args, "args", None) and args.args[0] == "--":

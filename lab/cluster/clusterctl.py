@@ -1356,6 +1356,18 @@ def node_payload(node: str, node_ip: str, creds: Path, bins: dict[str, Path],
     return files
 
 
+def payload_digest(files: dict[str, tuple[bytes | Path, int]]) -> str:
+    """sha256 over the host files of a payload (guest path, mode, content)."""
+    digest = hashlib.sha256()
+    for path, (content, mode) in sorted(files.items()):
+        if isinstance(content, Path):
+            digest.update(f"{path}\0{mode:o}\0".encode())
+            with open(content, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
+
+
 def join_node(lab: Lab, status: dict, vm: dict, timeout: float) -> dict:
     """Install containerd, runc, CNI plugins and the kubelet into a running lab VM
     over SSH, register it with its own credentials and wait until it is Ready."""
@@ -1386,8 +1398,15 @@ def join_node(lab: Lab, status: dict, vm: dict, timeout: float) -> dict:
     kubectl(lab, bins, "delete", "node", node, "--ignore-not-found", "--wait=true")
     timings["prepare"] = time.monotonic() - t0
 
+    # The binaries and archives (about 190 MB) are copied only when they differ
+    # from what an earlier join installed; configuration and credentials always.
     t = time.monotonic()
-    shell.put_tree(node_payload(node, node_ip, creds, bins, node_bin, images, runc_deb))
+    files = node_payload(node, node_ip, creds, bins, node_bin, images, runc_deb)
+    digest = payload_digest(files)
+    installed = shell.run(f"cat {NODE_STAGE}/payload.sha256 2>/dev/null || true").strip()
+    if installed == digest:
+        files = {k: v for k, v in files.items() if not isinstance(v[0], Path)}
+    shell.put_tree(files)
     timings["copy"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -1407,6 +1426,7 @@ def join_node(lab: Lab, status: dict, vm: dict, timeout: float) -> dict:
           ctr -n k8s.io images import --local "$archive" >/dev/null
         done
         systemctl restart kubelet
+        echo {digest} > {NODE_STAGE}/payload.sha256
         """, timeout=900)
     timings["runtime"] = time.monotonic() - t
 

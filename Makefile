@@ -1,5 +1,6 @@
 # bot4.hft — developer entry points.
-#   make lab    boot the local lab and run playbooks/production.yml against it
+#   make lab    boot the local lab (VMs + lab Kubernetes cluster, the VM joined
+#               as a kubelet node) and run playbooks/production.yml against it
 #   make test   lint, unit tests and the molecule scenarios
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,8 +18,10 @@ VENV_STAMP := $(VENV)/.stamp-$(shell cat requirements.txt requirements-test.txt 
 
 .PHONY: help
 help:
-	@echo "make lab      boot the lab VMs and run playbooks/production.yml (inventories/lab)"
-	@echo "make test     lint + unit tests + molecule scenarios"
+	@echo "make lab      boot the lab VMs, start the lab cluster, join the VMs, run playbooks/production.yml"
+	@echo "make test     lint + unit tests + molecule scenarios + cluster tests"
+	@echo "make cluster-build|cluster-up|cluster-down|cluster-test   the lab Kubernetes cluster (lab/cluster)"
+	@echo "make lab-down / lab-destroy   stop (destroy) the lab VMs and the lab cluster"
 
 $(VENV_STAMP): requirements.txt requirements-test.txt
 	rm -rf $(VENV)
@@ -51,7 +54,7 @@ host-deps:
 # ---------------------------------------------------------------------------
 # Tests
 .PHONY: test lint yamllint ansible-lint unit k8s-static collection-check molecule molecule-node
-test: venv lint unit k8s-static collection-check molecule
+test: venv lint unit k8s-static collection-check molecule cluster-test
 
 lint: venv yamllint ansible-lint
 
@@ -95,20 +98,50 @@ lab-clean-molecule:
 	-$(VBIN)/python lab/labctl.py destroy --name molecule-node
 
 # ---------------------------------------------------------------------------
-# The local lab: VMs that look like two-socket HFT servers, then the main job.
+# The lab Kubernetes cluster (lab/cluster/README.md): control plane, kubelet,
+# etcd, kwok, containerd and the CNI plugins built from the Go module proxy
+# (cached under $(BOT4_CACHE_DIR)), running on the host's loopback.
 LAB_NAME ?= lab
+CLUSTER_NAME ?= $(LAB_NAME)
+# inventories/lab deploys 5 engines (one per node) + a canary + a spare.
+CLUSTER_KWOK_NODES ?= 7
+CLUSTERCTL := $(VBIN)/python lab/cluster/clusterctl.py
+
+.PHONY: cluster-build cluster-up cluster-join cluster-down cluster-test
+cluster-build: venv host-deps
+	$(CLUSTERCTL) build --images --node
+
+cluster-up: cluster-build
+	$(CLUSTERCTL) up --name $(CLUSTER_NAME) --kwok-nodes $(CLUSTER_KWOK_NODES)
+
+# The lab VMs join the cluster as real kubelet nodes (boots/starts what is missing).
+cluster-join: lab-up cluster-up
+	$(CLUSTERCTL) join-node --name $(CLUSTER_NAME) --lab $(LAB_NAME)
+
+cluster-down:
+	$(CLUSTERCTL) down --name $(CLUSTER_NAME)
+
+# The cluster's own tests, incl. a lab VM joining a fresh cluster (one VM boot).
+cluster-test: venv host-deps cluster-build
+	pytest tests/cluster
+
+# ---------------------------------------------------------------------------
+# The local lab: VMs that look like two-socket HFT servers, the lab cluster
+# with the VMs joined, then the main job.
 LAB_NODES ?= 1
 
 .PHONY: lab lab-up lab-down lab-destroy
-lab: venv host-deps lab-up
-	ansible-playbook -i inventories/lab playbooks/production.yml
+lab: venv host-deps lab-up cluster-up cluster-join
+	BOT4_LAB_CLUSTER=$(CLUSTER_NAME) ansible-playbook -i inventories/lab playbooks/production.yml
 
 lab-up: venv host-deps
 	$(VBIN)/python lab/labctl.py up --name $(LAB_NAME) --nodes $(LAB_NODES) --inventory inventories/lab/hosts.yml
 
 lab-down:
 	$(VBIN)/python lab/labctl.py down --name $(LAB_NAME)
+	$(CLUSTERCTL) down --name $(CLUSTER_NAME)
 
 lab-destroy:
 	$(VBIN)/python lab/labctl.py destroy --name $(LAB_NAME)
+	$(CLUSTERCTL) down --name $(CLUSTER_NAME) --purge
 	rm -f inventories/lab/hosts.yml

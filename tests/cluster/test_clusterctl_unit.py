@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 
 def test_go_output_name(clusterctl_module):
@@ -153,3 +154,49 @@ def test_stop_all_kills_stubborn_and_stray_processes(clusterctl_module, tmp_path
         for proc in (stray, other):
             proc.kill()
             proc.wait()
+
+
+def test_joined_node_is_a_dedicated_but_untuned_trading_node(clusterctl_module):
+    fleet = yaml.safe_load((clusterctl_module.HERE / "fleet.yaml").read_text())
+    config = clusterctl_module.kubelet_config()
+    assert config["kind"] == "KubeletConfiguration" and config["cgroupDriver"] == "systemd"
+    # The same taint as the kwok fleet; the tuned label is the tuning pipeline's to set.
+    assert config["registerWithTaints"] == fleet["taints"]
+    assert "hft.bot4.io/tuned" not in clusterctl_module.NODE_LABELS
+    flags = clusterctl_module.kubelet_flags("lab-node-1", "10.0.2.15")
+    assert "--hostname-override=lab-node-1 " in flags and "--node-ip=10.0.2.15 " in flags
+    assert "hft.bot4.io/node-group=trading" in flags
+    # CPU/memory/topology managers are left to the kubelet role.
+    assert not {k for k in config if "Manager" in k or "topology" in k.lower()}
+
+
+def test_cni_conflist_uses_the_nodes_pod_cidr(clusterctl_module):
+    conf = clusterctl_module.cni_conflist("10.244.3.0/24")
+    bridge = conf["plugins"][0]
+    assert bridge["type"] == "bridge" and bridge["ipMasq"] is False
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.244.3.0/24"}]]
+
+
+def test_node_payload_and_its_digest(clusterctl_module, tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for name in ("kubelet.kubeconfig", "ca.crt", "kubelet.crt", "kubelet.key"):
+        (creds / name).write_text(name)
+    binaries = tmp_path / "bin"
+    binaries.mkdir()
+    for name in ["kubelet", *clusterctl_module.NODE_PACKAGES, "pause.tar", "hft-probe.tar",
+                 "runc.deb"]:
+        (binaries / name).write_text(name)
+    files = clusterctl_module.node_payload("n1", "10.0.2.15", creds, {"kubelet": binaries / "kubelet"},
+                                           binaries, binaries, binaries / "runc.deb")
+    assert files["/etc/kubernetes/kubelet.conf"][1] == 0o600
+    assert files["/var/lib/kubelet/pki/kubelet.key"][1] == 0o600
+    assert yaml.safe_load(files["/var/lib/kubelet/config.yaml"][0])["cgroupDriver"] == "systemd"
+    assert b"SystemdCgroup = true" in files["/etc/containerd/config.toml"][0]
+    for path in ("/usr/local/bin/kubelet", "/usr/local/bin/containerd", "/opt/cni/bin/bridge",
+                 "/opt/cni/bin/host-local", "/usr/local/bin/ctr"):
+        assert files[path][1] == 0o755 and isinstance(files[path][0], Path)
+    digest = clusterctl_module.payload_digest(files)
+    assert digest == clusterctl_module.payload_digest(files)
+    (binaries / "containerd").write_text("another build")
+    assert clusterctl_module.payload_digest(files) != digest

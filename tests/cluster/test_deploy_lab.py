@@ -147,9 +147,20 @@ def lab(lab_cluster, clusterctl_module, tmp_path_factory):
         # The CRDs go in through the role's own entry point (server-side apply).
         tmp = tmp_path_factory.mktemp("crds")
         (tmp / "crds.yml").write_text(CRD_PLAYBOOK)
+        # One pre-bound volume per environment for the journal PVC (no
+        # provisioner in the lab), through the same entry point.
+        volumes = [{
+            "apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": f"bot4-lab-journal-{e}"},
+            "spec": {"capacity": {"storage": "20Gi"}, "accessModes": ["ReadWriteMany"],
+                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
+                     "hostPath": {"path": f"/var/lib/bot4-lab/{e}"},
+                     "claimRef": {"namespace": f"bot4-{e}", "name": "bot4-engine-journal"}},
+        } for e in ENVIRONMENTS]
         (tmp / "vars.json").write_text(json.dumps({
             "cluster_deploy_kubeconfig": str(cluster.kubeconfig),
-            "cluster_deploy_crd_files": [str(p) for p in crd_paths]}))
+            "cluster_deploy_crd_files": [str(p) for p in crd_paths],
+            "cluster_deploy_prerequisite_manifests": volumes}))
         proc = ansible_playbook("-i", "localhost,", "-c", "local", str(tmp / "crds.yml"),
                                 "-e", f"@{tmp / 'vars.json'}",
                                 "-e", "ansible_python_interpreter={{ ansible_playbook_python }}")
@@ -157,22 +168,14 @@ def lab(lab_cluster, clusterctl_module, tmp_path_factory):
         for crd in ("externalsecrets.external-secrets.io", "secretstores.external-secrets.io",
                     "servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"):
             assert cluster.kubectl("get", "crd", crd, check=False).returncode == 0, crd
+        for e in ENVIRONMENTS:
+            assert cluster.kubectl("get", "pv", f"bot4-lab-journal-{e}", check=False).returncode == 0, e
 
         def tuned_ready():
             items = cluster.kubectl_json("get", "nodes", "-l", "hft.bot4.io/tuned=true")["items"]
             return sum(1 for n in items for c in n["status"].get("conditions", [])
                        if c["type"] == "Ready" and c["status"] == "True") >= len(existing) + EXTRA_NODES - 1
         wait_for(tuned_ready, 120, "the added kwok nodes to be Ready")
-        # One pre-bound volume per environment for the journal PVC (no
-        # provisioner in the lab).
-        cluster.apply([{
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": f"bot4-lab-journal-{e}"},
-            "spec": {"capacity": {"storage": "20Gi"}, "accessModes": ["ReadWriteMany"],
-                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                     "hostPath": {"path": f"/var/lib/bot4-lab/{e}"},
-                     "claimRef": {"namespace": f"bot4-{e}", "name": "bot4-engine-journal"}},
-        } for e in ENVIRONMENTS])
         yield Lab(cluster, tmp_path_factory.mktemp("deploy"))
     finally:
         for e in ENVIRONMENTS:
@@ -431,8 +434,14 @@ def test_emergency_stop_holds_and_resume_restores(lab):
     hpa = lab.get("-n", "bot4-production", "hpa", "bot4-engine")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 1)
     assert not lab.get("-n", "bot4-production", "pods", "-l", "app.kubernetes.io/name=bot4-engine")["items"]
-    # Past an HPA sync period the engine is still at zero.
-    time.sleep(20)
+    # The HPA controller has synced since the stop (it reports ScalingDisabled
+    # for a target at zero replicas; before the stop it reported missing
+    # metrics) and the engine is still at zero.
+    def hpa_saw_the_stop():
+        status = lab.get("-n", "bot4-production", "hpa", "bot4-engine").get("status", {})
+        return [c for c in status.get("conditions", [])
+                if c["type"] == "ScalingActive" and c["reason"] == "ScalingDisabled"]
+    wait_for(hpa_saw_the_stop, 90, "the HPA to sync with the stopped engine")
     assert lab.deployment("production")["spec"]["replicas"] == 0
     # A second stop changes nothing; a deploy is refused while stopped.
     again = lab.ok("emergency_stop", "production")

@@ -1,0 +1,31 @@
+"""Shared fixtures of the node scenario's testinfra suite."""
+import json
+import os
+
+import pytest
+
+PLAN_DIR = os.environ.get("BOT4_PLAN_DIR", "")
+PHASE = os.environ.get("BOT4_NODE_PHASE", "converged")
+
+
+def expand(cpulist):
+    """'0-1,4' -> {0, 1, 4}; '' -> set()."""
+    cpus = set()
+    for part in filter(None, cpulist.strip().split(",")):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+@pytest.fixture(scope="module")
+def plan(host):
+    """The plan the collection computed for this node (verify.yml's preflight)."""
+    assert PLAN_DIR, "BOT4_PLAN_DIR is not set: run the suite through the scenario's verify.yml"
+    path = os.path.join(PLAN_DIR, host.backend.get_hostname() + ".json")
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)["plan"]
+
+
+@pytest.fixture(scope="module")
+def phase():
+    return PHASE

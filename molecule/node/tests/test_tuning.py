@@ -1,0 +1,163 @@
+"""The node is tuned as planned, read from inside the VM after its reboot.
+
+Run after converge + idempotence (the group's profile: static isolation) and
+again after side_effect (another isolated set, balanced isolation). The plan
+comes from the collection (verify.yml); every live value is read here from
+/proc and /sys. The expected sets of the lab profile are also spelled out, so
+a planner that planned nothing could not pass.
+"""
+import os
+import re
+
+import pytest
+
+from conftest import expand
+
+# inventories/lab/group_vars/hft_nodes.yml on the lab VM, and the scenario's change.
+EXPECTED = {
+    "converged": {"reserved": "0-1,4-5", "isolated": "2-3,6-7", "isolation": "static"},
+    "changed": {"reserved": "0-1", "isolated": "2-7", "isolation": "balanced"},
+}
+
+
+def read(host, path):
+    return host.file(path).content_string.strip()
+
+
+def test_plan_is_the_expected_lab_plan(plan, phase):
+    expected = EXPECTED[phase]
+    assert plan["cpu"]["reserved"] == expected["reserved"]
+    assert plan["cpu"]["isolated"] == expected["isolated"]
+    assert plan["cpu"]["isolation"] == expected["isolation"]
+
+
+def test_cmdline_holds_every_planned_argument(host, plan):
+    tokens = read(host, "/proc/cmdline").split()
+    missing = [arg for arg in plan["kernel_args"] if arg not in tokens]
+    assert not missing, f"planned kernel arguments missing from /proc/cmdline: {missing}"
+    # Each owned key appears with the planned value only (no stale duplicate).
+    for key in plan["kernel_arg_keys"]:
+        if key in ("hugepagesz", "hugepages"):
+            continue  # repeated by design: one per page size / reservation
+        live = [t for t in tokens if t == key or t.startswith(key + "=")]
+        planned = [a for a in plan["kernel_args"] if a == key or a.startswith(key + "=")]
+        assert live == planned, f"{key}: /proc/cmdline has {live}, the plan {planned}"
+
+
+def test_nohz_full_is_the_isolated_set(host, plan):
+    assert expand(read(host, "/sys/devices/system/cpu/nohz_full")) == expand(plan["cpu"]["isolated"])
+
+
+def test_scheduler_isolation_follows_the_mode(host, plan):
+    isolated = expand(read(host, "/sys/devices/system/cpu/isolated"))
+    if plan["cpu"]["isolation"] == "static":
+        assert isolated == expand(plan["cpu"]["isolated"])
+    else:
+        assert isolated == set(), "balanced isolation keeps the CPUs in the scheduler's domains"
+
+
+def test_hugepages_per_node_equal_the_plan(host, plan):
+    planned = {(h["node"], h["size_kb"]): h["count"] for h in plan["hugepages"]}
+    assert any(planned.values()), "the lab plan reserves hugepages"
+    live = {}
+    for line in host.check_output(
+            "grep -H . /sys/devices/system/node/node*/hugepages/hugepages-*kB/nr_hugepages").splitlines():
+        m = re.match(r"/sys/devices/system/node/node(\d+)/hugepages/hugepages-(\d+)kB/nr_hugepages:(\d+)$", line)
+        assert m, line
+        live[(int(m.group(1)), int(m.group(2)))] = int(m.group(3))
+    for key, count in planned.items():
+        assert live.get(key) == count, f"node {key[0]} {key[1]} kB pages: live {live.get(key)}, planned {count}"
+
+
+def size_kb(text):
+    """'2M' / '1G' / '1024M' (the plan's and the kernel's mount option spellings) -> kB."""
+    number, unit = re.fullmatch(r"(\d+)([KMG])", text).groups()
+    return int(number) * {"K": 1, "M": 1024, "G": 1024 * 1024}[unit]
+
+
+def test_hugetlbfs_mounted_per_page_size(host, plan):
+    mounts = host.check_output("findmnt -rn -t hugetlbfs -o TARGET,OPTIONS").splitlines()
+    by_target = {line.split()[0]: line.split()[1] for line in mounts if line.strip()}
+    assert plan["hugetlbfs_mounts"], "the lab plan mounts hugetlbfs"
+    for mount in plan["hugetlbfs_mounts"]:
+        assert mount["path"] in by_target, f"{mount['path']} is not a hugetlbfs mount: {by_target}"
+        live = re.search(r"(?:^|,)pagesize=(\w+)", by_target[mount["path"]])
+        assert live and size_kb(live.group(1)) == size_kb(mount["pagesize"]), (mount, by_target[mount["path"]])
+
+
+def test_no_unmanaged_irq_on_an_isolated_cpu(host, plan):
+    isolated = expand(plan["cpu"]["isolated"])
+    offenders, managed = [], []
+    for path in host.check_output("ls -d /proc/irq/[0-9]*").split():
+        irq = os.path.basename(path)
+        affinity = expand(read(host, f"{path}/smp_affinity_list"))
+        if not affinity & isolated:
+            continue
+        # The kernel refuses (EIO) to change a managed IRQ's affinity; writing
+        # the current value back changes nothing for any other IRQ.
+        probe = host.run(f"cat {path}/smp_affinity_list > {path}/smp_affinity_list")
+        (managed if probe.rc != 0 else offenders).append(f"{irq}:{sorted(affinity)}")
+    assert not offenders, f"IRQs with an isolated CPU in their affinity: {offenders} (managed, allowed: {managed})"
+
+
+def test_default_irq_affinity_is_the_reserved_set(host, plan):
+    assert int(read(host, "/proc/irq/default_smp_affinity").replace(",", ""), 16) == int(plan["cpu"]["reserved_mask"], 16)
+
+
+def test_pid1_runs_on_the_reserved_cpus(host, plan):
+    status = host.file("/proc/1/status").content_string
+    allowed = re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.M).group(1)
+    assert expand(allowed) == expand(plan["cpu"]["reserved"])
+
+
+def test_system_services_run_on_the_reserved_cpus(host, plan):
+    # A service started by systemd after tuning inherits its CPUAffinity.
+    pid = host.check_output("systemctl show -p MainPID --value ssh.service")
+    allowed = re.search(r"^Cpus_allowed_list:\s*(\S+)", read(host, f"/proc/{pid}/status"), re.M).group(1)
+    assert expand(allowed) == expand(plan["cpu"]["reserved"])
+
+
+def test_unbound_workqueues_on_the_reserved_cpus(host, plan):
+    mask = int(read(host, "/sys/devices/virtual/workqueue/cpumask").replace(",", ""), 16)
+    assert mask == int(plan["cpu"]["reserved_mask"], 16)
+
+
+def test_sysctls_as_planned(host, plan):
+    assert plan["sysctl"].get("kernel.numa_balancing") == "0"
+    for key, value in plan["sysctl"].items():
+        assert host.check_output(f"sysctl -n {key}").split() == str(value).split(), key
+
+
+def test_transparent_hugepages_off(host):
+    assert read(host, "/sys/kernel/mm/transparent_hugepage/enabled") == "always madvise [never]"
+    assert "[never]" in read(host, "/sys/kernel/mm/transparent_hugepage/defrag")
+
+
+def test_irqbalance_keeps_off_the_isolated_cpus(host, plan):
+    banned = host.run("sed -n 's/^IRQBALANCE_BANNED_CPULIST=//p' /etc/default/irqbalance").stdout.strip().strip('"')
+    active = host.run("systemctl is-active irqbalance.service").stdout.strip()
+    assert active != "active" or expand(banned) == expand(plan["cpu"]["isolated"]), (active, banned)
+
+
+def test_runtime_unit_ran_at_boot_before_kubelet(host):
+    assert host.check_output("systemctl is-active bot4-hft-runtime.service") == "active"
+    assert host.check_output("systemctl show -p Result --value bot4-hft-runtime.service") == "success"
+    before = host.check_output("systemctl show -p Before --value bot4-hft-runtime.service").split()
+    assert "kubelet.service" in before, before
+
+
+def test_runtime_applier_finds_nothing_to_change(host):
+    # --check exits 2 when the live state differs from its configuration.
+    result = host.run("/usr/local/sbin/bot4-hft-runtime --check")
+    assert result.rc == 0, result.stdout + result.stderr
+
+
+@pytest.mark.before_change
+def test_one_reboot_so_far(host):
+    """The lab's first boot plus converge's single reboot; idempotence rebooted nothing."""
+    from test_lab_node import lab_status  # noqa: PLC0415
+    port = int(host.backend.get_variables()["ansible_port"])
+    node = [n for n in lab_status()["nodes"] if int(n["ssh_port"]) == port][0]
+    with open(node["console_log"], "rb") as handle:
+        boots = len(re.findall(rb"\[\s*0\.000000\] Linux version ", handle.read()))
+    assert boots == 2, f"{boots} kernel boots on the console, expected 2"

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Benchmark of a node tuning run on a lab VM.
+
+Boots a fresh lab VM (lab/labctl.py, its own lab name), then runs
+playbooks/tune_nodes.yml with the lab's node group profile
+(inventories/lab/group_vars) twice and prints, for the node:
+
+  first converge     wall time, changed tasks, reboots
+  no-op re-run       wall time, changed tasks (must be 0), reboots (must be 0)
+
+Reboots are counted from the VM's serial console (one kernel banner per boot),
+independently of what the playbook reports. The VM is destroyed at the end
+unless --keep is given. Figures under QEMU TCG are much slower than bare metal;
+compare runs on the same host only.
+
+    bench/node_tune.py [--lab-name bench-tune] [--keep] [--json FILE]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LABCTL = os.path.join(REPO, "lab", "labctl.py")
+BANNER = re.compile(rb"\[\s*0\.000000\] Linux version ")
+
+
+def labctl(*args):
+    return subprocess.run([sys.executable, LABCTL, *args], check=True, capture_output=True, text=True).stdout
+
+
+def boots(lab_name):
+    node = json.loads(labctl("status", "--name", lab_name))["nodes"][0]
+    with open(node["console_log"], "rb") as handle:
+        return len(BANNER.findall(handle.read()))
+
+
+def run_playbook(inventory_dir, log_path):
+    """Run tune_nodes.yml; return (seconds, changed tasks per host, report)."""
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    # The collection from this checkout (make venv links it), as in the Makefile.
+    env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".cache", "collections"))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory_dir,
+         os.path.join(REPO, "playbooks", "tune_nodes.yml")],
+        capture_output=True, text=True, env=env, check=False, cwd=REPO)
+    seconds = time.monotonic() - started
+    with open(log_path, "w", encoding="utf-8") as handle:
+        handle.write(proc.stdout)
+        handle.write(proc.stderr)
+    if proc.returncode != 0:
+        raise SystemExit(f"tune_nodes.yml failed (rc {proc.returncode}); see {log_path}")
+    report = json.loads(proc.stdout)
+    return seconds, {host: stats["changed"] for host, stats in report["stats"].items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab-name", default="bench-tune")
+    parser.add_argument("--keep", action="store_true", help="leave the VM running")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    state = os.path.join(os.environ.get("BOT4_LAB_DIR", os.path.join(REPO, ".lab")), args.lab_name)
+    inventory_dir = os.path.join(state, "bench-inventory")
+    os.makedirs(inventory_dir, exist_ok=True)
+    link = os.path.join(inventory_dir, "group_vars")
+    if not os.path.islink(link):
+        os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), link)
+    figures = {"lab_name": args.lab_name}
+    try:
+        started = time.monotonic()
+        labctl("up", "--name", args.lab_name, "--nodes", "1",
+               "--inventory", os.path.join(inventory_dir, "hosts.yml"))
+        figures["boot_to_ssh_s"] = round(time.monotonic() - started, 1)
+        runs = [("first_converge", "first converge"), ("noop_rerun", "no-op re-run")]
+        for key, label in runs:
+            before = boots(args.lab_name)
+            seconds, changed = run_playbook(inventory_dir, os.path.join(state, f"bench-{key}.log"))
+            figures[key] = {"seconds": round(seconds, 1), "changed_tasks": sum(changed.values()),
+                            "reboots": boots(args.lab_name) - before}
+            print(f"{label:16s} {seconds:8.1f} s  changed tasks {figures[key]['changed_tasks']:3d}  "
+                  f"reboots {figures[key]['reboots']}", flush=True)
+    finally:
+        if not args.keep:
+            labctl("destroy", "--name", args.lab_name)
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(figures, handle, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -40,7 +40,9 @@ def boots(lab_name):
 
 def run_playbook(inventory_dir, log_path):
     """Run tune_nodes.yml; return (seconds, changed tasks per host, report)."""
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
     # The collection from this checkout (make venv links it), as in the Makefile.
     env.setdefault("ANSIBLE_COLLECTIONS_PATH", os.path.join(REPO, ".cache", "collections"))
     started = time.monotonic()

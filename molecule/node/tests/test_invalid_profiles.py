@@ -56,7 +56,9 @@ def run_case(hostname, index, case):
     extra = os.path.join(EPHEMERAL, f"invalid-profile-{index}.json")
     with open(extra, "w", encoding="utf-8") as handle:
         json.dump({"hft_profile": profile}, handle)
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+    # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
          "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", hostname,

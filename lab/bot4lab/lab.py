@@ -44,6 +44,9 @@ POWERDOWN_TIMEOUT = 120.0
 POWERDOWN_REPEAT = 20.0
 KEY_NAME = "id_ed25519"
 
+# The kernel's first console line of every boot.
+KERNEL_BANNER = re.compile(rb"\[\s*0\.000000\] Linux version ")
+
 
 def node_name(lab: str, index: int) -> str:
     return f"{lab}-node-{index}"
@@ -383,6 +386,17 @@ class Lab:
         log(f"lab {self.name}: destroyed")
 
     # ------------------------------------------------------------------ status
+    def boots(self, name: str) -> int:
+        """How many times node NAME's kernel has booted, from its serial console.
+
+        The console log is appended across boots and the kernel prints its
+        banner once per boot, whoever rebooted it, so this counts real boots
+        independently of anything the guest reports."""
+        try:
+            return len(KERNEL_BANNER.findall(self.path(name, ".console.log").read_bytes()))
+        except FileNotFoundError:
+            return 0
+
     def status(self) -> dict:
         state = self.state()
         nodes = []
@@ -394,6 +408,7 @@ class Lab:
                 "mgmt_mac": n["mgmt_mac"], "data_nic_mac": n["data_mac"],
                 "disk": str(self.path(n["name"], ".qcow2")),
                 "console_log": str(self.path(n["name"], ".console.log")),
+                "boots": self.boots(n["name"]),
                 "qemu_argv_file": str(self.path(n["name"], ".qemu.json")),
             })
         return {"name": self.name, "state_dir": str(self.dir), "exists": self.exists(),

@@ -1,11 +1,25 @@
 """Shared fixtures of the node scenario's testinfra suite."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
+LAB_NAME = os.environ.get("BOT4_LAB_NAME", "molecule-node")
+PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 PLAN_DIR = os.environ.get("BOT4_PLAN_DIR", "")
 PHASE = os.environ.get("BOT4_NODE_PHASE", "converged")
+
+
+def lab_status():
+    """The lab tool's view of the scenario's VMs (ports, console logs, boots)."""
+    out = subprocess.run(
+        [sys.executable, os.path.join(PROJECT, "lab", "labctl.py"), "status", "--name", LAB_NAME],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)
 
 
 def expand(cpulist):

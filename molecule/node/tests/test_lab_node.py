@@ -7,13 +7,11 @@ independent tools (lscpu, numactl, lspci) report on the same node.
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
-LAB_NAME = os.environ.get("BOT4_LAB_NAME", "molecule-node")
-PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+from conftest import lab_status
+
 EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 
 DATAPLANE_NIC_ID = "8086:10d3"  # the e1000e NIC the lab attaches to NUMA node 1
@@ -21,14 +19,6 @@ DATAPLANE_NIC_ID = "8086:10d3"  # the e1000e NIC the lab attaches to NUMA node 1
 
 def read(host, path):
     return host.file(path).content_string.strip()
-
-
-def lab_status():
-    out = subprocess.run(
-        [sys.executable, os.path.join(PROJECT, "lab", "labctl.py"), "status", "--name", LAB_NAME],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    return json.loads(out)
 
 
 def test_two_numa_nodes(host):

@@ -61,6 +61,16 @@ def test_status_of_stopped_lab(labs):
     assert node["console_log"].endswith("dev/dev-node-1.console.log")
 
 
+def test_boots_are_counted_from_kernel_banners_on_the_console(labs):
+    lab = make_lab(labs, "dev", [10022])
+    assert lab.status()["nodes"][0]["boots"] == 0  # no console log yet
+    banner = b"[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org)\r\n"
+    grub = b"\x1b[2;24HGNU GRUB  version 2.06-13+deb12u2\r\n"
+    later = b"[    3.141592] Linux version mentioned later is not a boot\r\n"
+    (lab.dir / "dev-node-1.console.log").write_bytes(grub + banner + later + grub + banner)
+    assert lab.status()["nodes"][0]["boots"] == 2
+
+
 def test_stale_pidfile_is_not_a_running_node(labs):
     lab = make_lab(labs, "dev", [10022])
     import os

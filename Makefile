@@ -101,7 +101,21 @@ MOLECULE_SCENARIOS ?= node
 molecule: venv host-deps collection-link
 	@for s in $(MOLECULE_SCENARIOS); do \
 	  echo "== molecule test -s $$s"; \
-	  molecule test -s $$s || { rc=$$?; $(MAKE) --no-print-directory lab-clean-molecule; exit $$rc; }; \
+	  rm -f .cache/test-reports/molecule-$$s-*.txt; \
+	  molecule test -s $$s || { rc=$$?; $(MAKE) --no-print-directory lab-clean-molecule; \
+	    $(MAKE) --no-print-directory molecule-report MOLECULE_SCENARIOS=$$s; exit $$rc; }; \
+	done
+
+# After a failed scenario: the verifiers' short test summaries, printed last so
+# they are what a CI log's tail shows.
+.PHONY: molecule-report
+molecule-report:
+	@for f in $(foreach s,$(MOLECULE_SCENARIOS),.cache/test-reports/molecule-$(s)-*.txt); do \
+	  [ -f "$$f" ] || continue; \
+	  echo "== $$f"; \
+	  if grep -q 'short test summary info' "$$f"; then \
+	    sed -n '/short test summary info/,$$p' "$$f" | cut -c1-400; \
+	  else tail -n 30 "$$f" | cut -c1-400; fi; \
 	done
 
 molecule-node: MOLECULE_SCENARIOS = node

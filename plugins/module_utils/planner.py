@@ -937,9 +937,11 @@ class _Planner:
         k = self.p["kubelet"]
         numa = self.p["numa"]
         reserved = cpu["reserved_list"]
+        static = k["cpu_manager_policy"] == "static"
         result = {
-            "cpuManagerPolicy": "static",
-            "cpuManagerPolicyOptions": dict(k["cpu_manager_policy_options"]),
+            # The none policy takes no options (the kubelet refuses to start with any).
+            "cpuManagerPolicy": k["cpu_manager_policy"],
+            "cpuManagerPolicyOptions": dict(k["cpu_manager_policy_options"]) if static else {},
             "reservedSystemCPUs": _cl(reserved),
             "topologyManagerPolicy": numa["topology_policy"],
             "topologyManagerScope": numa["topology_scope"],

@@ -87,6 +87,7 @@ DEFAULTS: Dict[str, Any] = {
         "allow_noiommu": False,
     },
     "kubelet": {
+        "cpu_manager_policy": "static",
         "cpu_manager_policy_options": {"full-pcpus-only": "true"},
         "memory_manager_policy": "Static",
         "system_reserved_memory": "512Mi",
@@ -141,6 +142,7 @@ CPU_MANAGER_OPTIONS = (
     "prefer-align-cpus-by-uncorecache",
 )
 MEMORY_MANAGER_POLICIES = ("Static", "None")
+CPU_MANAGER_POLICIES = ("static", "none")
 GOVERNORS = ("performance", "powersave", "schedutil", "ondemand", "conservative", "userspace")
 PSTATES = ("active", "passive", "guided", "disable")
 EPB = ("performance", "balance-performance", "normal", "balance-power", "power")
@@ -594,6 +596,10 @@ def _dpdk(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
 
 def _kubelet(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     sec = chk.mapping(raw, chk.path("kubelet"), out.keys())
+    if "cpu_manager_policy" in sec:
+        out["cpu_manager_policy"] = chk.choice(
+            sec["cpu_manager_policy"], chk.path("kubelet", "cpu_manager_policy"), CPU_MANAGER_POLICIES
+        )
     if "cpu_manager_policy_options" in sec:
         path = chk.path("kubelet", "cpu_manager_policy_options")
         opts = chk.mapping(sec["cpu_manager_policy_options"], path, CPU_MANAGER_OPTIONS)

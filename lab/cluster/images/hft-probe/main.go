@@ -1,17 +1,22 @@
 // Command hft-probe is the lab's test workload. It reports where the kernel
 // lets it run (allowed CPUs and memory nodes, from /proc/self/status) and the
 // hugepages it can see, once on stdout and then over HTTP on :8080 until it is
-// stopped, so a test can prove CPU pinning from inside the node.
+// stopped, so a test can prove CPU pinning from inside the node. With
+// -hugepages-dir it first maps hugepages from that hugetlbfs mount (a
+// medium: HugePages emptyDir) and reports which NUMA nodes the kernel took them
+// from (/proc/self/numa_maps).
 package main
 
 import (
 	"bufio"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"log"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -23,6 +28,52 @@ type report struct {
 	MemsAllowed      string            `json:"mems_allowed"`
 	Hugepages        map[string]string `json:"hugepages"`
 	CgroupCPUSetCPUs string            `json:"cgroup_cpuset_cpus"`
+	HugepageMapping  string            `json:"hugepage_mapping,omitempty"`
+	HugepageError    string            `json:"hugepage_error,omitempty"`
+}
+
+// mapped is the hugetlbfs file this process maps, if any.
+var mapped string
+var mapErr string
+
+// mapHugepages maps size bytes of a new file in dir (a hugetlbfs mount) and
+// faults every page in, so the kernel allocates them now.
+func mapHugepages(dir string, size int) error {
+	path := filepath.Join(dir, "hft-probe")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(size)); err != nil {
+		return fmt.Errorf("size %s to %d bytes: %w", path, size, err)
+	}
+	mem, err := syscall.Mmap(int(f.Fd()), 0, size, syscall.PROT_READ|syscall.PROT_WRITE,
+		syscall.MAP_SHARED|syscall.MAP_POPULATE)
+	if err != nil {
+		return fmt.Errorf("mmap %d bytes of %s: %w", size, path, err)
+	}
+	mem[0] = 1
+	mapped = path
+	return nil
+}
+
+// numaMapping is the /proc/self/numa_maps line of the mapped file: its "N<node>=<pages>" fields
+// say which node each page came from.
+func numaMapping() string {
+	if mapped == "" {
+		return ""
+	}
+	data, err := os.ReadFile("/proc/self/numa_maps")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.Contains(line, mapped) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 func readKeyed(path string, keys ...string) map[string]string {
@@ -59,12 +110,21 @@ func probe() report {
 		MemsAllowed:      status["Mems_allowed_list"],
 		Hugepages:        mem,
 		CgroupCPUSetCPUs: strings.TrimSpace(string(cpuset)),
+		HugepageMapping:  numaMapping(),
+		HugepageError:    mapErr,
 	}
 }
 
 func main() {
 	addr := flag.String("listen", ":8080", "HTTP listen address; empty to only print")
+	hugeDir := flag.String("hugepages-dir", "", "hugetlbfs mount to map hugepages from")
+	hugeBytes := flag.Int("hugepages-bytes", 1<<30, "bytes to map from -hugepages-dir")
 	flag.Parse()
+	if *hugeDir != "" {
+		if err := mapHugepages(*hugeDir, *hugeBytes); err != nil {
+			mapErr = err.Error()
+		}
+	}
 	first, _ := json.Marshal(probe())
 	os.Stdout.Write(append(first, '\n'))
 	if *addr == "" {

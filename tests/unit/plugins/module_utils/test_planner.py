@@ -318,6 +318,14 @@ def test_kubelet_settings(shape_topology):
     assert k["reservedMemory"] == [{"numaNode": 0, "limits": {"memory": "1380Mi"}}]
 
 
+def test_cpu_manager_none_takes_no_options(shape_topology):
+    # The kubelet refuses to start the none policy with any option.
+    p = plan({"kubelet": {"cpu_manager_policy": "none"}}, shape_topology("lab"))
+    assert p["kubelet"]["cpuManagerPolicy"] == "none"
+    assert p["kubelet"]["cpuManagerPolicyOptions"] == {}
+    assert p["kubelet"]["reservedSystemCPUs"] == p["cpu"]["reserved"]
+
+
 def test_memory_manager_none_has_no_reserved_memory(shape_topology):
     p = plan({"kubelet": {"memory_manager_policy": "None"}}, shape_topology("lab"))
     assert p["kubelet"]["reservedMemory"] == []

@@ -174,11 +174,13 @@ def test_extra_args_must_be_single_arguments(lab):
 def test_sysctl_and_kubelet_values(lab):
     errors = errors_of({
         "sysctl": {"net.core.busy_poll": True, "bad key": 1},
-        "kubelet": {"system_reserved_memory": "lots", "cpu_manager_policy_options": {"full-pcpu-only": True}},
+        "kubelet": {"system_reserved_memory": "lots", "cpu_manager_policy_options": {"full-pcpu-only": True},
+                    "cpu_manager_policy": "Static"},
     }, lab)
     assert_error(errors, "hft_profile.sysctl.net.core.busy_poll", "must be a string or a number, got boolean")
     assert_error(errors, "hft_profile.sysctl.bad key", "is not a sysctl name")
     assert_error(errors, "hft_profile.kubelet.system_reserved_memory", "'lots' is not a memory quantity")
+    assert_error(errors, "hft_profile.kubelet.cpu_manager_policy", "static")
     assert_error(errors, "hft_profile.kubelet.cpu_manager_policy_options.full-pcpu-only",
                  "unknown key", "did you mean 'full-pcpus-only'?")
 

@@ -1,113 +1,20 @@
 """The lab VM as a real kubelet node of the lab cluster, from nothing.
 
-One module-scoped fixture boots a lab VM (labctl, a name of its own) while it
-starts a lab cluster of its own (joining needs the lab CA, so this never uses
-BOT4_KUBECONFIG), joins the VM with `clusterctl.py join-node`, and at the end
-destroys the VM, stops the cluster and asserts that no process of either is
-left. One VM boot, no reboot: this runs in `make test`.
+The session fixture `joined_vm` (conftest.py) boots a lab VM while it starts a
+lab cluster of its own, joins the VM with `clusterctl.py join-node`, and at the
+end of the session destroys both and asserts that nothing is left. These tests
+run first on the fresh node (before test_node_pinning.py tunes it).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
-import pytest
 import yaml
 
-from conftest import REPO, LabCluster, run_clusterctl, wait_until
-
-LABCTL = REPO / "lab" / "labctl.py"
-PROBE_IMAGE = "localhost/bot4/hft-probe:v1"
-TAINT = {"key": "hft.bot4.io/dedicated", "value": "trading", "effect": "NoSchedule"}
-
-
-@dataclass
-class JoinedVm:
-    cluster: LabCluster
-    lab: str
-    node: str
-    join: dict
-    timings: dict
-
-    def ssh(self, command: str, timeout: float = 300) -> str:
-        proc = subprocess.run([sys.executable, str(LABCTL), "ssh", "--name", self.lab,
-                               self.node, command], capture_output=True, text=True,
-                              timeout=timeout, check=False)
-        assert proc.returncode == 0, f"ssh {command!r} failed:\n{proc.stderr[-2000:]}"
-        return proc.stdout
-
-
-def labctl(*args: str, env: dict[str, str], timeout: float = 1200) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(LABCTL), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
-
-
-@pytest.fixture(scope="module")
-def joined_vm(built_bins, lab_env, clusterctl_module, request) -> JoinedVm:
-    name = f"nj-{uuid.uuid4().hex[:6]}"
-    lab_dir = Path(lab_env["BOT4_LAB_DIR"])
-    vm_state, cluster_state = lab_dir / name, lab_dir / f"cluster-{name}"
-    timings: dict[str, float] = {}
-    # Everything the join copies is built (or found cached) before the VM
-    # boots, so a cold Go build never competes with the TCG guest for the CPUs.
-    prep = run_clusterctl("build", "--images", "--node", env=lab_env, timeout=None)
-    assert prep.returncode == 0, prep.stderr[-3000:]
-
-    started = time.monotonic()
-    boot_log = open(cluster_state.parent / f".{name}-boot.log", "w+")
-    boot = subprocess.Popen([sys.executable, str(LABCTL), "up", "--name", name, "--nodes", "1",
-                             "--timeout", "900"], env=lab_env, stdout=boot_log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    cluster = LabCluster(kubeconfig=cluster_state / "admin.kubeconfig",
-                         kubectl_bin=built_bins["kubectl"], bin=built_bins, name=name, env=lab_env)
-    try:
-        up = run_clusterctl("up", "--name", name, "--kwok-nodes", "2", env=lab_env)
-        assert up.returncode == 0, f"clusterctl up failed:\n{up.stderr[-5000:]}"
-        timings["cluster_up"] = time.monotonic() - started
-        boot.wait(timeout=1200)
-        boot_log.seek(0)
-        assert boot.returncode == 0, f"labctl up failed:\n{boot_log.read()[-4000:]}"
-        timings["vm_boot"] = time.monotonic() - started
-        status = json.loads(labctl("status", "--name", name, env=lab_env).stdout)
-        assert [n["running"] for n in status["nodes"]] == [True]
-        node = status["nodes"][0]["name"]
-
-        t = time.monotonic()
-        join = run_clusterctl("join-node", "--name", name, "--lab", name, env=lab_env,
-                              timeout=2400)
-        assert join.returncode == 0, f"join-node failed:\n{join.stderr[-6000:]}"
-        timings["join"] = time.monotonic() - t
-        result = json.loads(join.stdout)
-        yield JoinedVm(cluster=cluster, lab=name, node=node, join=result["nodes"][0],
-                       timings=timings)
-    finally:
-        t = time.monotonic()
-        if boot.poll() is None:
-            boot.terminate()
-            boot.wait(timeout=60)
-        boot_log.close()
-        Path(boot_log.name).unlink(missing_ok=True)
-        destroy = labctl("destroy", "--name", name, env=lab_env, timeout=600)
-        failed = request.session.testsfailed > 0
-        down = run_clusterctl("down", "--name", name, *([] if failed else ["--purge"]),
-                              env=lab_env)
-        timings["teardown"] = time.monotonic() - t
-        timings["total"] = time.monotonic() - started
-        print(f"\nnode join {name}: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()),
-              file=sys.stderr)
-        left_vm = clusterctl_module.processes_referencing(vm_state)
-        left_cluster = clusterctl_module.processes_referencing(cluster_state)
-        assert destroy.returncode == 0, destroy.stderr[-2000:]
-        assert down.returncode == 0 and "no process of it remains" in down.stderr, down.stderr
-        assert not left_vm, f"QEMU of lab {name} still running: {left_vm}"
-        assert not left_cluster, f"processes of cluster {name} still running: {left_cluster}"
-        assert not vm_state.exists()
+from conftest import PROBE_IMAGE, TAINT, wait_until
 
 
 def test_kwok_nodes_and_the_vm_are_ready(joined_vm):

@@ -68,11 +68,27 @@ class Hardware:
         return f"{node * per}-{node * per + per - 1}"
 
 
+# TCG's threading: "single" runs every vCPU on one host thread. Multi-threaded
+# TCG (one host thread per vCPU) boots faster on a many-core host, but Debian
+# 12's QEMU 7.2 was seen to die with a general protection fault in a vCPU
+# thread during a guest's boot on the 2-core lab hosts (about one boot in
+# twenty, host busy), which a test sees as a VM that vanished mid-reboot.
+TCG_THREAD_ENV = "BOT4_LAB_TCG_THREAD"
+TCG_THREADS = ("single", "multi")
+
+
+def tcg_thread() -> str:
+    value = os.environ.get(TCG_THREAD_ENV, "single")
+    if value not in TCG_THREADS:
+        raise ValueError(f"{TCG_THREAD_ENV}={value!r}: expected single or multi")
+    return value
+
+
 def accel_args(accel: str) -> List[str]:
     if accel == "kvm":
         return ["-accel", "kvm"]
     if accel == "tcg":
-        return ["-accel", "tcg,thread=multi"]
+        return ["-accel", f"tcg,thread={tcg_thread()}"]
     raise ValueError(f"unknown accelerator {accel!r} (kvm or tcg)")
 
 

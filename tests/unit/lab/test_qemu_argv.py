@@ -105,8 +105,15 @@ def test_seed_console_qmp_pidfile():
     assert argv[-1] == "-daemonize"
 
 
-def test_accelerators():
+def test_accelerators(monkeypatch):
+    monkeypatch.delenv("BOT4_LAB_TCG_THREAD", raising=False)
+    assert values(qemu.node_argv(spec()), "-accel") == ["tcg,thread=single"]
+    monkeypatch.setenv("BOT4_LAB_TCG_THREAD", "multi")
     assert values(qemu.node_argv(spec()), "-accel") == ["tcg,thread=multi"]
+    monkeypatch.setenv("BOT4_LAB_TCG_THREAD", "many")
+    with pytest.raises(ValueError, match="BOT4_LAB_TCG_THREAD"):
+        qemu.node_argv(spec())
+    monkeypatch.delenv("BOT4_LAB_TCG_THREAD")
     assert values(qemu.node_argv(spec(accel="kvm")), "-accel") == ["kvm"]
     with pytest.raises(ValueError):
         qemu.node_argv(spec(accel="hvf"))

@@ -27,6 +27,8 @@ HOUSEKEEPING = {
     "workqueue": {"cpus": RESERVED},
     "rps": {"cpus": RESERVED},
 }
+DPDK = {"format": 1, "dpdk": {"devices": [{"pci": "0000:81:00.0", "driver": "vfio-pci", "id": "8086:10d3"}],
+                              "noiommu": False}}
 CPU_POWER = {
     "format": 1,
     "cpufreq": {"governor": "performance", "cpus": "0-7"},
@@ -44,8 +46,8 @@ def lab(tmp_path, monkeypatch):
 def config_dir(tmp_path):
     path = tmp_path / "runtime.d"
     path.mkdir()
-    for name, doc in (("10-hugepages.json", HUGEPAGES), ("50-housekeeping.json", HOUSEKEEPING),
-                      ("60-cpu-power.json", CPU_POWER)):
+    for name, doc in (("10-hugepages.json", HUGEPAGES), ("40-dpdk.json", DPDK),
+                      ("50-housekeeping.json", HOUSEKEEPING), ("60-cpu-power.json", CPU_POWER)):
         (path / name).write_text(json.dumps(doc))
     return path
 
@@ -61,7 +63,10 @@ def test_whole_lab_plan_check_apply_check(lab, capsys, config_dir):
     assert code == 2
     assert result["mode"] == "check"
     assert sorted(result["sections"]) == sorted(
-        ["hugepages", "sysctl", "thp", "irq", "workqueue", "rps", "cpufreq", "cpuidle", "energy_perf_bias"])
+        ["hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "rps", "cpufreq", "cpuidle", "energy_perf_bias"])
+    # applied in this order: the NIC leaves its kernel driver before IRQs and RPS masks are set
+    assert lab.applier.SECTIONS == (
+        "hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "rps", "cpufreq", "cpuidle", "energy_perf_bias")
     assert lab.kernel.writes == []
     assert "bot4-hft-runtime: cpufreq: no cpufreq driver on this node" in err
     assert "bot4-hft-runtime: irq: " in err and "would change" in err
@@ -70,6 +75,10 @@ def test_whole_lab_plan_check_apply_check(lab, capsys, config_dir):
     assert code == 0, result["msg"]
     assert result["changed"] is True
     assert "managed IRQ(s)" in err
+    assert lab.kernel.driver_of("0000:81:00.0") == "vfio-pci"
+    # the e1000e's receive queue went away with its driver, before the rps section ran
+    assert [c["path"] for c in result["sections"]["rps"]["changes"]] == [
+        "/sys/class/net/enp0s3/queues/rx-0/rps_cpus"]
 
     lab.kernel.writes[:] = []
     code, result, err = run_main(lab, capsys, "--check", "--config", str(config_dir))

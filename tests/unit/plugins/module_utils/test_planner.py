@@ -15,6 +15,7 @@ SHAPE_NAMES = sorted(sysfs_builder.SHAPES)
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist, parse_mask
 from ansible_collections.bot4.hft.plugins.module_utils.planner import (
     PER_NODE_HUGEPAGES_MIN_KERNEL,
+    ProfileError,
     plan,
     plan_json,
 )
@@ -284,6 +285,77 @@ def test_shared_iommu_group_warns(custom_shape):
     p = plan(LAB_PROFILE, custom_shape(shape))
     assert p["dpdk"]["devices"][0]["iommu_group_devices"] == ["0000:81:00.0", "0000:81:00.1"]
     assert any("IOMMU group 9 of 0000:81:00.0 also holds 0000:81:00.1" in w for w in p["warnings"])
+
+
+# NIC locality: the NUMA node of every DPDK NIC needs isolated CPUs for the
+# engine's pinned threads (numa.nic_locality: required refuses, preferred warns).
+LAB_GROUP_PROFILE = {  # inventories/lab/group_vars/hft_nodes.yml, in short
+    "numa": {"nic_locality": "required"},
+    "hugepages": {"pages": [{"size": "1G", "count": 1, "node": 1}, {"size": "2M", "count": 128, "node": 0}]},
+    "dpdk": {"devices": [{"id": "8086:10d3"}], "driver": "vfio-pci"},
+}
+
+
+def test_lab_profile_hands_the_e1000e_on_node_1_to_vfio_and_isolates_cpus_there(shape_topology):
+    p = plan(LAB_GROUP_PROFILE, shape_topology("lab"))
+    [dev] = p["dpdk"]["devices"]
+    assert (dev["pci"], dev["selector"], dev["vendor_device"], dev["numa_node"], dev["target_driver"],
+            dev["netdev"]) == ("0000:81:00.0", "id: 8086:10d3, index: 0", "8086:10d3", 1, "vfio-pci", "enp129s0")
+    assert p["dpdk"]["nic_nodes"] == [1]
+    assert {"node": 1, "cpus": "6-7"} in p["cpu"]["isolated_by_node"]
+    assert p["cpu"]["isolated_preferred"][:2] == [6, 7]  # the NIC's node first
+    assert not [w for w in p["warnings"] if "NUMA node" in w]
+
+
+def test_nic_node_without_isolated_cpus_is_refused_when_required(shape_topology):
+    profile = dict(LAB_GROUP_PROFILE, cpu={"reserved": "0-1,4-7"})  # node 1 entirely reserved
+    with pytest.raises(ProfileError) as exc:
+        plan(profile, shape_topology("lab"))
+    assert exc.value.errors == [(
+        "hft_profile.cpu.isolated",
+        "no isolated CPU on NUMA node 1, where DPDK device 0000:81:00.0 sits (isolated: 2-3); "
+        "numa.nic_locality is required",
+    )]
+    assert "- hft_profile.cpu.isolated: no isolated CPU on NUMA node 1" in str(exc.value)
+
+
+def test_nic_node_left_without_isolated_cpus_by_the_auto_sets_is_refused(shape_topology):
+    # EPYC NPS4, 8 cores per node: reserving all of nodes 0 and 3 leaves the E810's node 3 nothing
+    profile = {"cpu": {"reserved_numa": [0, 3], "reserved_cores": 8},
+               "dpdk": {"devices": [{"pci": "0000:c1:00.0"}]}}
+    with pytest.raises(ProfileError) as exc:
+        plan(profile, shape_topology("epyc_nps4"))
+    assert exc.value.errors == [(
+        "hft_profile.cpu.isolated",
+        "no isolated CPU on NUMA node 3, where DPDK device 0000:c1:00.0 sits (isolated: 8-23,40-55); "
+        "numa.nic_locality is required",
+    )]
+
+
+def test_nic_node_without_isolated_cpus_only_warns_when_preferred(shape_topology):
+    profile = dict(LAB_GROUP_PROFILE, cpu={"reserved": "0-1,4-7"}, numa={"nic_locality": "preferred"})
+    p = plan(profile, shape_topology("lab"))
+    assert p["cpu"]["isolated"] == "2-3"
+    assert "no isolated CPU on NUMA node 1, where DPDK device 0000:81:00.0 sits (isolated: 2-3)" in p["warnings"]
+
+
+def test_nic_locality_ignore_neither_refuses_nor_warns(shape_topology):
+    profile = dict(LAB_GROUP_PROFILE, cpu={"reserved": "0-1,4-7"}, numa={"nic_locality": "ignore"})
+    p = plan(profile, shape_topology("lab"))
+    assert not [w for w in p["warnings"] if "no isolated CPU" in w]
+
+
+def test_only_the_nic_node_without_isolated_cpus_is_named(shape_topology):
+    # EPYC NPS4: ConnectX-6 on node 2, E810 on node 3; all of node 3 reserved
+    profile = {"cpu": {"reserved": "0,24-32,56-63"},
+               "dpdk": {"devices": [{"pci": "0000:81:00.0"}, {"pci": "0000:c1:00.0"}]}}
+    with pytest.raises(ProfileError) as exc:
+        plan(profile, shape_topology("epyc_nps4"))
+    assert exc.value.errors == [(
+        "hft_profile.cpu.isolated",
+        "no isolated CPU on NUMA node 3, where DPDK device 0000:c1:00.0 sits (isolated: 1-23,33-55); "
+        "numa.nic_locality is required",
+    )]
 
 
 def test_unknown_cpu_vendor_adds_no_x86_arguments(custom_shape):

@@ -31,7 +31,7 @@ with open(os.path.join(PROJECT, "inventories", "lab", "group_vars", "hft_nodes.y
 # collection's own configuration.
 WATCHED = ("/etc/default/grub", "/etc/default/grub.d", "/boot/grub/grub.cfg", "/etc/sysctl.conf",
            "/etc/sysctl.d", "/etc/bot4-hft", "/etc/systemd/system.conf.d", "/etc/default/irqbalance",
-           "/etc/systemd/system")
+           "/etc/systemd/system", "/etc/modules-load.d", "/etc/modprobe.d")
 
 
 def merge(base, change):

@@ -49,13 +49,15 @@ def test_iommu_present(host):
     assert host.check_output("ls /sys/class/iommu").split(), "no IOMMU unit in /sys/class/iommu"
 
 
-def test_dataplane_nic_on_numa_node_1_bound_to_kernel_driver(host):
+def test_dataplane_nic_on_numa_node_1(host):
+    # Its driver depends on the phase (vfio-pci as the lab profile plans it,
+    # e1000e once the scenario's change drops it): see test_dpdk.py.
     addresses = host.check_output(f"lspci -D -n -d {DATAPLANE_NIC_ID}").split()
     assert addresses, f"no {DATAPLANE_NIC_ID} NIC on the node"
     address = addresses[0]
     assert read(host, f"/sys/bus/pci/devices/{address}/numa_node") == "1"
-    assert os.path.basename(host.check_output(f"readlink /sys/bus/pci/devices/{address}/driver")) == "e1000e"
-    assert host.check_output(f"ls /sys/bus/pci/devices/{address}/net"), "the NIC has no network interface"
+    # the generic kernel has its driver (Debian's cloud kernel does not)
+    assert host.run("modinfo -n e1000e").rc == 0, "the running kernel has no e1000e module"
 
 
 def test_booted_through_grub_from_its_disk(host):

@@ -170,6 +170,8 @@ def pods(joined_vm, tuned):
     vm.cluster.apply([
         {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "guaranteed", "namespace": ns},
          "spec": {**common,
+                  # The image runs as 65535 and the hugetlbfs emptyDir is root's.
+                  "securityContext": {"runAsUser": 0, "runAsGroup": 0},
                   "containers": [{"name": "probe", "image": PROBE_IMAGE, "imagePullPolicy": "Never",
                                   "args": ["-hugepages-dir", "/hugepages",
                                            "-hugepages-bytes", str(1 << 30)],

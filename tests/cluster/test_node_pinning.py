@@ -189,7 +189,10 @@ def pods(joined_vm, tuned):
         statuses = pod["status"].get("containerStatuses") or [{}]
         if pod["status"].get("phase") != "Running" or not statuses[0].get("ready"):
             return None
-        log = f"/var/log/pods/{ns}_{name}_{pod['metadata']['uid']}/probe/0.log"
+        # The running container's log: a container that failed to start under
+        # load and was retried writes to <restartCount>.log, not 0.log.
+        log = (f"/var/log/pods/{ns}_{name}_{pod['metadata']['uid']}/probe/"
+               f"{statuses[0].get('restartCount', 0)}.log")
         line = vm.ssh(f"head -n 1 {log} 2>/dev/null || true").strip()
         # CRI log format: <time> <stream> <tag> <message>
         return {"pod": pod, "report": json.loads(line.split(" ", 3)[3])} if line else None

@@ -319,17 +319,22 @@ def test_nic_node_without_isolated_cpus_is_refused_when_required(shape_topology)
     assert "- hft_profile.cpu.isolated: no isolated CPU on NUMA node 1" in str(exc.value)
 
 
-def test_nic_node_left_without_isolated_cpus_by_the_auto_sets_is_refused(shape_topology):
+@pytest.mark.parametrize("profile, message", [
     # EPYC NPS4, 8 cores per node: reserving all of nodes 0 and 3 leaves the E810's node 3 nothing
-    profile = {"cpu": {"reserved_numa": [0, 3], "reserved_cores": 8},
-               "dpdk": {"devices": [{"pci": "0000:c1:00.0"}]}}
+    ({"cpu": {"reserved_numa": [0, 3], "reserved_cores": 8},
+      "dpdk": {"devices": [{"pci": "0000:c1:00.0"}]}},
+     "no isolated CPU on NUMA node 3, where DPDK device 0000:c1:00.0 sits (isolated: 8-23,40-55); "
+     "numa.nic_locality is required"),
+    # ConnectX-6 on node 2, E810 on node 3; all of node 3 reserved: only node 3 is named
+    ({"cpu": {"reserved": "0,24-32,56-63"},
+      "dpdk": {"devices": [{"pci": "0000:81:00.0"}, {"pci": "0000:c1:00.0"}]}},
+     "no isolated CPU on NUMA node 3, where DPDK device 0000:c1:00.0 sits (isolated: 1-23,33-55); "
+     "numa.nic_locality is required"),
+], ids=["auto-sets", "only-that-node-named"])
+def test_nic_node_without_isolated_cpus_is_refused(shape_topology, profile, message):
     with pytest.raises(ProfileError) as exc:
         plan(profile, shape_topology("epyc_nps4"))
-    assert exc.value.errors == [(
-        "hft_profile.cpu.isolated",
-        "no isolated CPU on NUMA node 3, where DPDK device 0000:c1:00.0 sits (isolated: 8-23,40-55); "
-        "numa.nic_locality is required",
-    )]
+    assert exc.value.errors == [("hft_profile.cpu.isolated", message)]
 
 
 def test_nic_node_without_isolated_cpus_only_warns_when_preferred(shape_topology):
@@ -343,19 +348,6 @@ def test_nic_locality_ignore_neither_refuses_nor_warns(shape_topology):
     profile = dict(LAB_GROUP_PROFILE, cpu={"reserved": "0-1,4-7"}, numa={"nic_locality": "ignore"})
     p = plan(profile, shape_topology("lab"))
     assert not [w for w in p["warnings"] if "no isolated CPU" in w]
-
-
-def test_only_the_nic_node_without_isolated_cpus_is_named(shape_topology):
-    # EPYC NPS4: ConnectX-6 on node 2, E810 on node 3; all of node 3 reserved
-    profile = {"cpu": {"reserved": "0,24-32,56-63"},
-               "dpdk": {"devices": [{"pci": "0000:81:00.0"}, {"pci": "0000:c1:00.0"}]}}
-    with pytest.raises(ProfileError) as exc:
-        plan(profile, shape_topology("epyc_nps4"))
-    assert exc.value.errors == [(
-        "hft_profile.cpu.isolated",
-        "no isolated CPU on NUMA node 3, where DPDK device 0000:c1:00.0 sits (isolated: 1-23,33-55); "
-        "numa.nic_locality is required",
-    )]
 
 
 def test_unknown_cpu_vendor_adds_no_x86_arguments(custom_shape):

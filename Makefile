@@ -156,7 +156,7 @@ cluster-down:
 
 # The cluster's own tests, incl. a lab VM joining a fresh cluster (one VM boot).
 cluster-test: venv host-deps cluster-build
-	pytest tests/cluster
+	pytest tests/cluster --durations=25
 
 # ---------------------------------------------------------------------------
 # The local lab: VMs that look like two-socket HFT servers, the lab cluster

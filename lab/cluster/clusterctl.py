@@ -571,8 +571,12 @@ class Lab:
         except (OSError, ValueError):
             return {}
 
+    @property
+    def lock_file(self) -> Path:
+        return lab_dir() / f".cluster-{self.name}.lock"
+
     def lock(self):
-        return file_lock(lab_dir() / f".cluster-{self.name}.lock")
+        return file_lock(self.lock_file)
 
     def pidfile(self, component: str) -> Path:
         return self.run / f"{component}.pid"
@@ -1030,6 +1034,8 @@ def cmd_down(args: argparse.Namespace) -> int:
             raise ClusterError(f"processes of cluster {lab.name} still running: {remaining}")
         if args.purge:
             shutil.rmtree(lab.dir)
+            # Nothing of the cluster is left to guard; a later `up` makes a new one.
+            lab.lock_file.unlink(missing_ok=True)
     log(f"cluster {lab.name} stopped in {time.monotonic() - started:.1f}s; no process of it remains")
     return 0
 

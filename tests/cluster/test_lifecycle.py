@@ -48,6 +48,7 @@ def test_second_lab_coexists_and_down_leaves_no_process(lab_cluster, lab_env, cl
     # Stopping again is harmless; --purge removes the state.
     assert run_clusterctl("down", "--name", name, "--purge", env=lab_env).returncode == 0
     assert not state.exists()
+    assert not (state.parent / f".cluster-{name}.lock").exists(), "--purge leaves nothing behind"
 
 
 def test_failed_up_cleans_up_what_it_started(built_bins, lab_env, clusterctl_module):

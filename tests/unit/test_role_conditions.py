@@ -78,37 +78,23 @@ def _import_role_conditions(role: Path):
     """(task file, task name, conditions on the way to it) for every import_role in a role."""
     tasks_dir = role / "tasks"
 
-    def visit(path: Path, inherited: list[str], seen: tuple):
-        if path in seen or not path.exists():
-            return
-        for task in _load(path):
-            if not isinstance(task, dict):
-                continue
-            conds = inherited + _conditions(task)
-            for key in ("block", "rescue", "always"):
-                if key in task:
-                    yield from _walk_list(task[key], path, conds, seen + (path,))
-            if any(k in task for k in IMPORT_ROLE):
-                yield path, task.get("name", "?"), conds
-            for k in IMPORT_TASKS:
-                if k in task:
-                    target = task[k] if isinstance(task[k], str) else task[k].get("file")
-                    yield from visit(tasks_dir / target, conds, seen + (path,))
-
-    def _walk_list(tasks, path, inherited, seen):
+    def walk(tasks, path: Path, inherited: list[str], seen: tuple):
         for task in tasks or []:
             if not isinstance(task, dict):
                 continue
             conds = inherited + _conditions(task)
+            for key in ("block", "rescue", "always"):
+                yield from walk(task.get(key), path, conds, seen)
             if any(k in task for k in IMPORT_ROLE):
                 yield path, task.get("name", "?"), conds
             for k in IMPORT_TASKS:
                 if k in task:
-                    target = task[k] if isinstance(task[k], str) else task[k].get("file")
-                    yield from visit(tasks_dir / target, conds, seen)
+                    target = tasks_dir / (task[k] if isinstance(task[k], str) else task[k].get("file"))
+                    if target not in seen and target.exists():
+                        yield from walk(_load(target), target, conds, seen + (target,))
 
     for entry in sorted(tasks_dir.glob("*.yml")):
-        yield from visit(entry, [], ())
+        yield from walk(_load(entry), entry, [], (entry,))
 
 
 ROLE_DIRS = sorted(p for p in ROLES.iterdir() if (p / "tasks").is_dir())

@@ -60,7 +60,7 @@ def run_tune(vm, label: str, *args: str, profile: dict | None = None) -> dict:
     proc = subprocess.run(
         [str(venv_bin / "ansible-playbook"), "-i", str(vm.inventory),
          str(REPO / "playbooks" / "tune_nodes.yml"),
-         "-e", f"kubelet_kubeconfig={vm.cluster.kubeconfig}", *extra, *args],
+         "-e", f"hft_kubeconfig={vm.cluster.kubeconfig}", *extra, *args],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
     elapsed = time.monotonic() - started
     log = lab_dir / f".{vm.lab}-{label}.log"

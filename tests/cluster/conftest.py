@@ -163,6 +163,7 @@ class JoinedVm:
     join: dict
     timings: dict
     inventory: Path  # the lab's inventory, next to a link to inventories/lab/group_vars
+    original_cmdline: str = ""  # /proc/cmdline before any tuning
 
     def ssh(self, command: str, timeout: float = 300) -> str:
         proc = subprocess.run([sys.executable, str(LABCTL), "ssh", "--name", self.lab,
@@ -219,8 +220,10 @@ def joined_vm(built_bins, lab_env, clusterctl_module, request) -> JoinedVm:
         assert join.returncode == 0, f"join-node failed:\n{join.stderr[-6000:]}"
         timings["join"] = time.monotonic() - t
         result = json.loads(join.stdout)
-        yield JoinedVm(cluster=cluster, lab=name, node=node, join=result["nodes"][0],
-                       timings=timings, inventory=inventory)
+        vm = JoinedVm(cluster=cluster, lab=name, node=node, join=result["nodes"][0],
+                      timings=timings, inventory=inventory)
+        vm.original_cmdline = vm.ssh("cat /proc/cmdline").strip()
+        yield vm
     finally:
         t = time.monotonic()
         if boot.poll() is None:

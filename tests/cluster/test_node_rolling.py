@@ -5,7 +5,9 @@ Runs after test_node_pinning.py on the same joined VM (session fixture
 by hand and exits non-zero, and nothing on a clean node; a run that has
 something to repair cordons the node only during its turn and uncordons it
 after verify and the latency gate; a run whose gate fails stops with the node
-cordoned and the reason on it, and the next good run gives it back.
+cordoned and the reason on it, and the next good run gives it back; last,
+untune_nodes.yml removes the tuning and boots the node once with the kernel
+arguments it had before any tuning.
 """
 
 from __future__ import annotations
@@ -132,3 +134,29 @@ def test_failed_gate_stops_the_run_and_leaves_the_node_cordoned(joined_vm, settl
     now = node(joined_vm)
     assert not now["spec"].get("unschedulable")
     assert ANNOTATION not in now["metadata"].get("annotations", {})
+
+
+def test_untune_restores_the_original_kernel_arguments(joined_vm, settled):
+    vm = joined_vm
+    before = boots(vm)
+    venv = Path(sys.executable).parent
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(venv / "ansible-playbook"), "-i", str(vm.inventory),
+         str(REPO / "playbooks" / "untune_nodes.yml"), "-e", f"hft_kubeconfig={vm.cluster.kubeconfig}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    (vm.inventory.parent / "untune.log").write_text(proc.stdout + proc.stderr)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert boots(vm) == before + 1, "untune reboots exactly once"
+    assert vm.ssh("cat /proc/cmdline").strip() == vm.original_cmdline
+    assert vm.ssh("cat /sys/devices/system/cpu/isolated").strip() == ""
+    assert vm.ssh("systemctl is-enabled bot4-hft-runtime.service 2>&1 || true").strip() != "enabled"
+    config = vm.ssh("cat /var/lib/kubelet/config.yaml")
+    assert "cpuManagerPolicy" not in config and "cgroupDriver: systemd" in config
+    state = vm.ssh("systemctl is-active kubelet; systemctl show kubelet -p NRestarts --value").split()
+    assert state == ["active", "0"], state
+    now = node(vm)
+    assert not now["spec"].get("unschedulable")
+    assert any(c["type"] == "Ready" and c["status"] == "True" for c in now["status"]["conditions"])
+    driver = vm.ssh("basename $(readlink /sys/bus/pci/devices/0000:81:00.0/driver)").strip()
+    assert driver == "e1000e"

@@ -7,6 +7,9 @@ playbooks/tune_nodes.yml with the lab's node group profile
 
   first converge     wall time, changed tasks, reboots
   no-op re-run       wall time, changed tasks (must be 0), reboots (must be 0)
+  drift check        wall time of playbooks/drift.yml on the tuned node (exit 0)
+  changed tuning     wall time, changed tasks and reboots (1) of a run with the
+                     node scenario's profile change (another isolated set)
 
 Reboots are counted from the VM's serial console (one kernel banner per boot),
 independently of what the playbook reports. The VM is destroyed at the end
@@ -34,8 +37,8 @@ def boots(lab_name):
     return json.loads(labctl("status", "--name", lab_name))["nodes"][0]["boots"]
 
 
-def run_playbook(inventory_dir, log_path):
-    """Run tune_nodes.yml; return (seconds, changed tasks per host, report)."""
+def run_playbook(inventory_dir, log_path, playbook="tune_nodes.yml", extra=()):
+    """Run a playbook; return (seconds, changed tasks per host)."""
     # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
@@ -44,16 +47,33 @@ def run_playbook(inventory_dir, log_path):
     started = time.monotonic()
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory_dir,
-         os.path.join(REPO, "playbooks", "tune_nodes.yml")],
+         os.path.join(REPO, "playbooks", playbook), *extra],
         capture_output=True, text=True, env=env, check=False, cwd=REPO)
     seconds = time.monotonic() - started
     with open(log_path, "w", encoding="utf-8") as handle:
         handle.write(proc.stdout)
         handle.write(proc.stderr)
     if proc.returncode != 0:
-        raise SystemExit(f"tune_nodes.yml failed (rc {proc.returncode}); see {log_path}")
+        raise SystemExit(f"{playbook} failed (rc {proc.returncode}); see {log_path}")
     report = json.loads(proc.stdout)
     return seconds, {host: stats["changed"] for host, stats in report["stats"].items()}
+
+
+def changed_profile():
+    """The lab group's profile with the node scenario's change applied (a new isolated set)."""
+    import yaml  # the project's virtualenv has PyYAML (ansible-core needs it)
+
+    def merge(base, over):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        return out
+
+    with open(os.path.join(REPO, "inventories", "lab", "group_vars", "hft_nodes.yml"), encoding="utf-8") as handle:
+        profile = yaml.safe_load(handle)["hft_profile"]
+    with open(os.path.join(REPO, "molecule", "node", "vars", "profile_change.yml"), encoding="utf-8") as handle:
+        change = yaml.safe_load(handle)["node_scenario_profile_change"]
+    return merge(profile, change)
 
 
 def main():
@@ -75,10 +95,18 @@ def main():
         labctl("up", "--name", args.lab_name, "--nodes", "1",
                "--inventory", os.path.join(inventory_dir, "hosts.yml"))
         figures["boot_to_ssh_s"] = round(time.monotonic() - started, 1)
-        runs = [("first_converge", "first converge"), ("noop_rerun", "no-op re-run")]
-        for key, label in runs:
+        change = os.path.join(state, "bench-profile-change.json")
+        with open(change, "w", encoding="utf-8") as handle:
+            json.dump({"hft_profile": changed_profile()}, handle)
+        runs = [("first_converge", "first converge", "tune_nodes.yml", ()),
+                ("noop_rerun", "no-op re-run", "tune_nodes.yml", ()),
+                ("drift_check", "drift check", "drift.yml",
+                 ("-e", "drift_report_dir=" + os.path.join(state, "bench-drift"))),
+                ("changed_tuning", "changed tuning", "tune_nodes.yml", ("-e", "@" + change))]
+        for key, label, playbook, extra in runs:
             before = boots(args.lab_name)
-            seconds, changed = run_playbook(inventory_dir, os.path.join(state, f"bench-{key}.log"))
+            seconds, changed = run_playbook(inventory_dir, os.path.join(state, f"bench-{key}.log"),
+                                            playbook, extra)
             figures[key] = {"seconds": round(seconds, 1), "changed_tasks": sum(changed.values()),
                             "reboots": boots(args.lab_name) - before}
             print(f"{label:16s} {seconds:8.1f} s  changed tasks {figures[key]['changed_tasks']:3d}  "

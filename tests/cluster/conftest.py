@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -247,3 +249,92 @@ def joined_vm(built_bins, lab_env, clusterctl_module, request) -> JoinedVm:
         assert not left_vm, f"QEMU of lab {name} still running: {left_vm}"
         assert not left_cluster, f"processes of cluster {name} still running: {left_cluster}"
         assert not vm_state.exists()
+
+
+# ------------------------------------------------------------ playbooks against the joined VM
+def run_playbook(vm: JoinedVm, playbook: str, label: str, *args: str, profile: dict | None = None,
+                 inventory: Path | None = None, expect_rc: int | None = 0) -> dict:
+    """ansible-playbook playbooks/<playbook> against the VM, with the lab cluster's kubeconfig.
+
+    Returns the return code, the recap per host, the output and the time taken.
+    The log and the per-task times (the junit callback) stay beside the inventory;
+    the slowest tasks are printed, so a slow run says where its time went.
+    """
+    venv_bin = Path(sys.executable).parent
+    lab_dir = vm.inventory.parent.parent
+    extra: list[str] = []
+    if profile is not None:
+        override = lab_dir / f".{vm.lab}-{label}-profile.json"
+        override.write_text(json.dumps({"hft_profile": profile}))
+        extra = ["-e", f"@{override}"]
+    junit_dir = vm.inventory.parent / f"junit-{label}"
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=str(junit_dir),
+               JUNIT_HIDE_TASK_ARGUMENTS="True")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(venv_bin / "ansible-playbook"), "-i", str(inventory or vm.inventory),
+         str(REPO / "playbooks" / playbook),
+         "-e", f"hft_kubeconfig={vm.cluster.kubeconfig}", *extra, *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    elapsed = time.monotonic() - started
+    log = lab_dir / f".{vm.lab}-{label}.log"
+    log.write_text(proc.stdout + proc.stderr)
+    print(f"\n{playbook} ({label}): rc {proc.returncode} in {elapsed:.0f}s, log {log}; "
+          f"slowest tasks: {slowest_tasks(junit_dir)}", file=sys.stderr)
+    if expect_rc is not None:
+        assert proc.returncode == expect_rc, f"{playbook} ({label}) rc {proc.returncode}:\n{proc.stdout[-6000:]}"
+    recaps = {}
+    for host, counts in re.findall(r"^(\S+)\s*:\s*(ok=.*)$", proc.stdout.split("PLAY RECAP")[-1],
+                                   re.MULTILINE):
+        recaps[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    assert vm.node in recaps, proc.stdout[-2000:]
+    return {"rc": proc.returncode, "recap": recaps[vm.node], "recaps": recaps,
+            "stdout": proc.stdout, "seconds": elapsed}
+
+
+def slowest_tasks(junit_dir: Path, count: int = 6) -> str:
+    times: list[tuple[float, str]] = []
+    for report in junit_dir.glob("*.xml"):
+        for case in ElementTree.parse(report).iter("testcase"):
+            times.append((float(case.get("time") or 0), case.get("name", "?")))
+    times.sort(reverse=True)
+    return "; ".join(f"{name[:70]} {t:.0f}s" for t, name in times[:count]) or "none recorded"
+
+
+def task_section(stdout: str, task: str) -> str:
+    """The output of the first task whose name starts with `task` in an ansible-playbook log."""
+    assert f"TASK [{task}" in stdout, f"no task {task!r} in the run"
+    return stdout.split(f"TASK [{task}", 1)[1].split("\nTASK [", 1)[0]
+
+
+def run_tune(vm: JoinedVm, label: str, *args: str, profile: dict | None = None, **kw) -> dict:
+    return run_playbook(vm, "tune_nodes.yml", label, *args, profile=profile, **kw)
+
+
+def boots(vm: JoinedVm) -> int:
+    status = json.loads(labctl("status", "--name", vm.lab, env=vm.cluster.env).stdout)
+    return status["nodes"][0]["boots"]
+
+
+def node_object(vm: JoinedVm, name: str | None = None) -> dict:
+    return vm.cluster.kubectl_json("get", "node", name or vm.node)
+
+
+def node_ready(vm: JoinedVm) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True"
+               for c in node_object(vm)["status"]["conditions"])
+
+
+@pytest.fixture(scope="session")
+def tuned(joined_vm):
+    """The joined VM after its first tuning run (the lab profile; one reboot).
+
+    Shared by the pinning and the re-tuning modules: whichever runs first tunes.
+    """
+    before = boots(joined_vm)
+    run = run_tune(joined_vm, "tune")
+    wait_until(lambda: node_ready(joined_vm), timeout=600, interval=5, what="the node Ready")
+    run["boots"] = boots(joined_vm) - before
+    return run

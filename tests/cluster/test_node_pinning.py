@@ -14,7 +14,7 @@ kubelet:
 * the CPU manager policy goes static -> none -> static through the role without
   the kubelet ever failing;
 * a second reboot keeps the binding, the policies and a healthy kubelet, and a
-  re-run changes nothing and restarts nothing.
+  whole re-tuning run changes nothing, restarts nothing and never cordons.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PROBE_IMAGE, REPO, TAINT, labctl, wait_until
+from conftest import (PROBE_IMAGE, REPO, TAINT, boots, labctl, node_object, node_ready, run_tune,
+                      task_section, wait_until)
 
 E1000E = ("0x8086", "0x10d3")  # the lab VM's data NIC, on NUMA node 1
 GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
@@ -45,52 +46,12 @@ def cpus(text: str) -> set[int]:
     return out
 
 
-def run_tune(vm, label: str, *args: str, profile: dict | None = None) -> dict:
-    """ansible-playbook playbooks/tune_nodes.yml against the VM; the recap and the log."""
-    venv_bin = Path(sys.executable).parent
-    lab_dir = vm.inventory.parent.parent
-    extra = []
-    if profile is not None:
-        override = lab_dir / f".{vm.lab}-{label}-profile.json"
-        override.write_text(json.dumps({"hft_profile": profile}))
-        extra = ["-e", f"@{override}"]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}")
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(venv_bin / "ansible-playbook"), "-i", str(vm.inventory),
-         str(REPO / "playbooks" / "tune_nodes.yml"),
-         "-e", f"hft_kubeconfig={vm.cluster.kubeconfig}", *extra, *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
-    elapsed = time.monotonic() - started
-    log = lab_dir / f".{vm.lab}-{label}.log"
-    log.write_text(proc.stdout + proc.stderr)
-    print(f"\ntune_nodes ({label}): rc {proc.returncode} in {elapsed:.0f}s, log {log}",
-          file=sys.stderr)
-    assert proc.returncode == 0, f"tune_nodes ({label}) failed:\n{proc.stdout[-6000:]}"
-    match = re.search(rf"^{re.escape(vm.node)}\s*:\s*(.*)$", proc.stdout.split("PLAY RECAP")[-1],
-                      re.MULTILINE)
-    assert match, proc.stdout[-2000:]
-    recap = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
-    return {"recap": recap, "stdout": proc.stdout, "seconds": elapsed}
-
-
-def boots(vm) -> int:
-    status = json.loads(labctl("status", "--name", vm.lab, env=vm.cluster.env).stdout)
-    return status["nodes"][0]["boots"]
-
-
 def kubelet_state(vm) -> dict:
     out = vm.ssh("cat /var/lib/kubelet/cpu_manager_state; echo; cat /var/lib/kubelet/memory_manager_state;"
                  " echo; systemctl show kubelet -p ActiveState -p NRestarts -p MainPID")
     lines = [line for line in out.splitlines() if line.strip()]
     props = dict(line.split("=", 1) for line in lines[2:])
     return {"cpu": json.loads(lines[0]), "memory": json.loads(lines[1]), **props}
-
-
-def node_ready(vm) -> bool:
-    node = vm.cluster.kubectl_json("get", "node", vm.node)
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"]["conditions"])
 
 
 def nic(vm) -> dict:
@@ -104,16 +65,6 @@ def nic(vm) -> dict:
     assert len(fields) >= 3, fields
     return {"pci": fields[0], "numa_node": int(fields[1]), "driver": fields[2],
             "override": fields[3] if len(fields) > 3 else ""}
-
-
-@pytest.fixture(scope="module")
-def tuned(joined_vm):
-    """The joined VM after one tuning run (one reboot)."""
-    before = boots(joined_vm)
-    run = run_tune(joined_vm, "tune")
-    wait_until(lambda: node_ready(joined_vm), timeout=600, interval=5, what="the node Ready")
-    run["boots"] = boots(joined_vm) - before
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +83,15 @@ def topology(joined_vm, tuned) -> dict:
 def test_tuning_rebooted_once_and_bound_the_nic(joined_vm, tuned, topology):
     assert tuned["recap"]["failed"] == 0 and tuned["recap"]["changed"] > 0
     assert tuned["boots"] == 1, "the tuning run must reboot the node exactly once"
+    # A node that changes is cordoned (with the reason) and drained for its turn
+    # only, and given back after verify and the latency gate.
+    for task in ("Cordon the node and record why", "Drain the node",
+                 "Uncordon the node and clear the annotation"):
+        assert "changed:" in task_section(tuned["stdout"], task), task
+    assert "TASK [bot4.hft.latency_gate : " in tuned["stdout"]
+    now = node_object(joined_vm)
+    assert not now["spec"].get("unschedulable")
+    assert "hft.bot4.io/tuning" not in now["metadata"].get("annotations", {})
     data = topology["nic"]
     assert data["numa_node"] == 1
     assert data["driver"] == "vfio-pci" and data["override"] == "vfio-pci", data
@@ -258,8 +218,7 @@ def test_policy_switches_never_leave_the_kubelet_failing(joined_vm, tuned, pods)
         assert state["MainPID"] != pid, "the kubelet must have been restarted for the switch"
         pid = state["MainPID"]
         assert node_ready(vm)
-        node = vm.cluster.kubectl_json("get", "node", vm.node)
-        assert not node["spec"].get("unschedulable"), "uncordoned after the switch"
+        assert not node_object(vm)["spec"].get("unschedulable"), "uncordoned after the switch"
 
 
 def test_second_reboot_keeps_binding_and_policies(joined_vm, tuned, topology):
@@ -282,9 +241,14 @@ def test_second_reboot_keeps_binding_and_policies(joined_vm, tuned, topology):
     assert state["NRestarts"] == "0", f"the kubelet failed after the reboot: {state}"
     assert cpus(vm.ssh("cat /sys/devices/system/cpu/isolated")) == topology["isolated"]
 
-    # Nothing differs now: a re-run changes nothing and restarts nothing.
+    # Nothing differs now: a whole re-tuning run changes nothing, restarts
+    # nothing, never cordons the node and never reboots it.
     pid = state["MainPID"]
-    run = run_tune(vm, "noop", "--tags", "kubelet,dpdk")
+    run = run_tune(vm, "noop")
     assert run["recap"]["changed"] == 0, run["stdout"][-3000:]
+    for task in ("Cordon the node and record why", "Drain the node",
+                 "Uncordon the node and clear the annotation"):
+        assert "skipping:" in task_section(run["stdout"], task), task
     assert kubelet_state(vm)["MainPID"] == pid
     assert boots(vm) == before + 1
+    assert not node_object(vm)["spec"].get("unschedulable")

@@ -1,162 +1,145 @@
 """Re-tuning runs on the lab VM as a real node: rolling, drain-aware, verified.
 
-Runs after test_node_pinning.py on the same joined VM (session fixture
-`joined_vm`): a no-op run touches nothing; drift.yml reports settings changed
-by hand and exits non-zero, and nothing on a clean node; a run that has
-something to repair cordons the node only during its turn and uncordons it
-after verify and the latency gate; a run whose gate fails stops with the node
-cordoned and the reason on it, and the next good run gives it back; last,
-untune_nodes.yml removes the tuning and boots the node once with the kernel
-arguments it had before any tuning.
+Runs on the joined VM after the pinning module (session fixture `tuned`), which
+already shows the first run (cordoned and drained for its turn, one reboot,
+given back) and the no-op run (nothing changed, never cordoned). Here:
+
+* drift.yml reports settings changed by hand and exits non-zero;
+* a run over two nodes whose first one fails (a setting broken by hand, then an
+  impossibly low latency limit) stops there: that node stays cordoned with the
+  reason in its annotation, and the second node is never reached. The second
+  node is a kwok node of the lab cluster; its SSH side is the same lab VM, so
+  the preflight of both reads a real topology;
+* the next good run takes the failed node through verify and the gate again
+  (no reboot: nothing in its boot state differs) and gives it back;
+* drift.yml on the clean node reports nothing and exits 0;
+* last, untune_nodes.yml removes the tuning and boots the node once with the
+  kernel arguments it had before any tuning.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import REPO
-from test_node_pinning import boots, run_tune
+from conftest import REPO, boots, node_object, node_ready, run_playbook, run_tune, task_section, wait_until
 
 ANNOTATION = "hft.bot4.io/tuning"
+SYSCTL = "/proc/sys/kernel/numa_balancing"
+WORKQUEUE = "/sys/devices/virtual/workqueue/cpumask"
 
 
-def node(vm) -> dict:
-    return vm.cluster.kubectl_json("get", "node", vm.node)
-
-
-def run_drift(vm, label: str) -> tuple[int, dict, str]:
-    venv_bin = Path(sys.executable).parent
+def run_drift(vm, label: str, expect_rc: int) -> dict:
     report_dir = vm.inventory.parent / f"drift-{label}"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}")
-    started = time.monotonic()
-    proc = subprocess.run(
-        [str(venv_bin / "ansible-playbook"), "-i", str(vm.inventory),
-         str(REPO / "playbooks" / "drift.yml"), "-e", f"drift_report_dir={report_dir}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    print(f"\ndrift.yml ({label}): rc {proc.returncode} in {time.monotonic() - started:.0f}s",
-          file=sys.stderr)
-    report = json.loads((report_dir / "drift.json").read_text())
-    return proc.returncode, report, proc.stdout
+    run = run_playbook(vm, "drift.yml", f"drift-{label}", "-e", f"drift_report_dir={report_dir}",
+                       expect_rc=expect_rc)
+    run["report"] = json.loads((report_dir / "drift.json").read_text())
+    run["text"] = (report_dir / "drift.txt").read_text()
+    return run
 
 
-def break_node(vm) -> dict:
+def break_node(vm) -> None:
     """Change a planned sysctl and the unbound workqueues' CPU mask by hand.
 
     (An IRQ's affinity is not used: irqbalance, which runs with the isolated
     CPUs banned, moves a hand-set IRQ back within seconds.)
     """
-    vm.ssh("sysctl -qw kernel.numa_balancing=1; echo ff > /sys/devices/virtual/workqueue/cpumask")
-    return {"sysctl": "/proc/sys/kernel/numa_balancing",
-            "workqueue": "/sys/devices/virtual/workqueue/cpumask"}
+    vm.ssh(f"sysctl -qw kernel.numa_balancing=1; echo ff > {WORKQUEUE}")
 
 
 @pytest.fixture(scope="module")
-def settled(joined_vm):
-    """The VM tuned to the group's profile (a first run, or a no-op after the pinning tests)."""
-    return run_tune(joined_vm, "settle")
+def fleet_inventory(joined_vm, tuned):
+    """The VM first, then a kwok node of the same cluster as the next node in the rolling order."""
+    vm = joined_vm
+    kwok = sorted(n["metadata"]["name"] for n in vm.cluster.kubectl_json("get", "nodes")["items"]
+                  if n["metadata"]["name"] != vm.node)
+    assert kwok, "the lab cluster has no kwok node"
+    hosts = yaml.safe_load(vm.inventory.read_text())
+    group = hosts["all"]["children"]["hft_nodes"]["hosts"]
+    group["next-node"] = {**group[vm.node], "hft_node_name": kwok[0]}
+    path = vm.inventory.parent / "fleet.yml"
+    path.write_text(yaml.safe_dump(hosts, sort_keys=False))
+    return {"path": path, "next": kwok[0]}
 
 
-def tune(vm, label, *args):
-    return run_tune(vm, label, *args)
-
-
-def test_noop_run_changes_nothing_and_never_cordons(joined_vm, settled):
-    before = boots(joined_vm)
-    run = tune(joined_vm, "noop")
-    assert run["recap"]["changed"] == 0, run["stdout"][-3000:]
-    assert "TASK [Cordon the node and record why]" in run["stdout"]
-    cordon = run["stdout"].split("TASK [Cordon the node and record why]", 1)[1].split("TASK [", 1)[0]
-    assert "skipping:" in cordon, cordon
-    assert boots(joined_vm) == before
-    assert not node(joined_vm)["spec"].get("unschedulable")
-
-
-def test_drift_reports_hand_changes_and_fails(joined_vm, settled):
-    broken = break_node(joined_vm)
-    rc, report, out = run_drift(joined_vm, "broken")
-    assert rc != 0, out[-2000:]
-    assert report["drifted"] == [joined_vm.node]
-    items = report["nodes"][0]["items"]
-    assert any(i["area"] == "sysctl" and i["item"] == broken["sysctl"] for i in items), items
-    assert any(i["area"] == "workqueue" and i["item"] == broken["workqueue"] for i in items), items
-    text = (joined_vm.inventory.parent / "drift-broken" / "drift.txt").read_text()
-    assert broken["sysctl"] in text and "difference(s)" in text
-
-
-def test_repair_run_cordons_only_during_its_turn(joined_vm, settled):
-    before = boots(joined_vm)
-    run = tune(joined_vm, "repair")
-    assert run["recap"]["changed"] > 0
-    for task in ("Cordon the node and record why", "Uncordon the node and clear the annotation"):
-        section = run["stdout"].split(f"TASK [{task}]", 1)[1].split("TASK [", 1)[0]
-        assert "changed:" in section, (task, section)
-    assert "TASK [bot4.hft.latency_gate : Measure latency" in run["stdout"]
-    assert boots(joined_vm) == before, "a sysctl and an IRQ need no reboot"
-    now = node(joined_vm)
-    assert not now["spec"].get("unschedulable")
-    assert ANNOTATION not in now["metadata"].get("annotations", {})
-    result = json.loads((REPO / ".cache" / "latency" / f"{joined_vm.node}.json").read_text())
-    assert result["passed"] and result["per_cpu"], result
-
-
-def test_drift_clean_node_exits_zero(joined_vm, settled):
-    rc, report, out = run_drift(joined_vm, "clean")
-    assert rc == 0, out[-3000:]
-    assert report["drifted"] == [] and report["nodes"][0]["items"] == []
-
-
-def test_failed_gate_stops_the_run_and_leaves_the_node_cordoned(joined_vm, settled):
+def test_drift_reports_hand_changes_and_fails(joined_vm, tuned):
     break_node(joined_vm)
-    venv = Path(sys.executable).parent
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [str(venv / "ansible-playbook"), "-i", str(joined_vm.inventory),
-         str(REPO / "playbooks" / "tune_nodes.yml"),
-         "-e", f"hft_kubeconfig={joined_vm.cluster.kubeconfig}", "-e", "latency_gate_max_us=1"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
-    assert proc.returncode != 0, proc.stdout[-3000:]
-    assert "latency gate failed" in proc.stdout
-    now = node(joined_vm)
+    run = run_drift(joined_vm, "broken", expect_rc=2)
+    report = run["report"]
+    assert report["drifted"] == [joined_vm.node], report
+    items = report["nodes"][0]["items"]
+    assert any(i["area"] == "sysctl" and i["item"] == SYSCTL for i in items), items
+    assert any(i["area"] == "workqueue" and i["item"] == WORKQUEUE for i in items), items
+    assert SYSCTL in run["text"] and "difference(s)" in run["text"]
+    # Check mode: the drift run changed nothing on the node.
+    assert joined_vm.ssh(f"cat {SYSCTL}").strip() == "1"
+
+
+def test_failed_node_stops_the_run_and_stays_cordoned(joined_vm, tuned, fleet_inventory):
+    vm = joined_vm
+    before = boots(vm)
+    next_before = node_object(vm, fleet_inventory["next"])
+    run = run_tune(vm, "failed-gate", "-e", "latency_gate_max_us=1",
+                   inventory=fleet_inventory["path"], expect_rc=2)
+    out = run["stdout"]
+    assert "latency gate failed" in out, out[-3000:]
+    # The node was cordoned for its turn and repaired before the gate failed.
+    assert "changed:" in task_section(out, "Cordon the node and record why")
+    assert vm.ssh(f"cat {SYSCTL}").strip() == "0"
+    assert boots(vm) == before, "a sysctl and the workqueue mask need no reboot"
+    now = node_object(vm)
     assert now["spec"].get("unschedulable") is True
     reason = now["metadata"]["annotations"][ANNOTATION]
     assert reason.startswith("failed at") and "latency" in reason.lower(), reason
+    # The next node was never reached: only the preflight ran on it, and its
+    # Node object is as it was.
+    tune_play = out.split("PLAY [Tune the HFT nodes", 1)[1]
+    assert "[next-node]" not in tune_play.split("PLAY RECAP", 1)[0]
+    assert run["recaps"]["next-node"]["changed"] == 0
+    next_now = node_object(vm, fleet_inventory["next"])
+    assert next_now["spec"].get("unschedulable") == next_before["spec"].get("unschedulable")
+    assert ANNOTATION not in next_now["metadata"].get("annotations", {})
+    latency = json.loads((REPO / ".cache" / "latency" / f"{vm.node}.json").read_text())
+    assert not latency["passed"] and int(latency["max_us_limit"]) == 1, latency
 
-    # The next good run takes the node through verify and the gate again and gives it back.
-    tune(joined_vm, "after-failure")
-    now = node(joined_vm)
-    assert not now["spec"].get("unschedulable")
-    assert ANNOTATION not in now["metadata"].get("annotations", {})
 
-
-def test_untune_restores_the_original_kernel_arguments(joined_vm, settled):
+def test_next_good_run_gives_the_failed_node_back(joined_vm, tuned):
     vm = joined_vm
     before = boots(vm)
-    venv = Path(sys.executable).parent
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(
-        [str(venv / "ansible-playbook"), "-i", str(vm.inventory),
-         str(REPO / "playbooks" / "untune_nodes.yml"), "-e", f"hft_kubeconfig={vm.cluster.kubeconfig}"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
-    (vm.inventory.parent / "untune.log").write_text(proc.stdout + proc.stderr)
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    run = run_tune(vm, "after-failure")
+    out = run["stdout"]
+    for task in ("Cordon the node and record why", "Uncordon the node and clear the annotation"):
+        assert "changed:" in task_section(out, task), task
+    assert "TASK [bot4.hft.verify : " in out.split("TASK [Wait for the node to be Ready", 1)[1]
+    assert boots(vm) == before
+    now = node_object(vm)
+    assert not now["spec"].get("unschedulable")
+    assert ANNOTATION not in now["metadata"].get("annotations", {})
+    assert node_ready(vm)
+    latency = json.loads((REPO / ".cache" / "latency" / f"{vm.node}.json").read_text())
+    assert latency["passed"] and latency["per_cpu"], latency
+
+
+def test_drift_on_a_clean_node_reports_nothing(joined_vm, tuned):
+    run = run_drift(joined_vm, "clean", expect_rc=0)
+    assert run["report"]["drifted"] == [] and run["report"]["nodes"][0]["items"] == []
+
+
+def test_untune_restores_the_original_kernel_arguments(joined_vm, tuned):
+    vm = joined_vm
+    before = boots(vm)
+    run_playbook(vm, "untune_nodes.yml", "untune")
     assert boots(vm) == before + 1, "untune reboots exactly once"
+    wait_until(lambda: node_ready(vm), timeout=600, interval=5, what="the node Ready after untune")
     assert vm.ssh("cat /proc/cmdline").strip() == vm.original_cmdline
     assert vm.ssh("cat /sys/devices/system/cpu/isolated").strip() == ""
     assert vm.ssh("systemctl is-enabled bot4-hft-runtime.service 2>&1 || true").strip() != "enabled"
-    config = vm.ssh("cat /var/lib/kubelet/config.yaml")
-    assert "cpuManagerPolicy" not in config and "cgroupDriver: systemd" in config
+    config = yaml.safe_load(vm.ssh("cat /var/lib/kubelet/config.yaml"))
+    assert "cpuManagerPolicy" not in config and config["cgroupDriver"] == "systemd", config
     state = vm.ssh("systemctl is-active kubelet; systemctl show kubelet -p NRestarts --value").split()
     assert state == ["active", "0"], state
-    now = node(vm)
-    assert not now["spec"].get("unschedulable")
-    assert any(c["type"] == "Ready" and c["status"] == "True" for c in now["status"]["conditions"])
+    assert not node_object(vm)["spec"].get("unschedulable")
     driver = vm.ssh("basename $(readlink /sys/bus/pci/devices/0000:81:00.0/driver)").strip()
     assert driver == "e1000e"

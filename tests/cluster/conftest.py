@@ -39,6 +39,17 @@ PROBE_IMAGE = "localhost/bot4/hft-probe:v1"
 TAINT = {"key": "hft.bot4.io/dedicated", "value": "trading", "effect": "NoSchedule"}
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests on the lab VM as a node (the `joined_vm` fixture) carry the `vm` marker.
+
+    `make test` runs the others (`-m "not vm"`) beside the molecule scenarios,
+    which leave a core idle, and the VM tests after them.
+    """
+    for item in items:
+        if "joined_vm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.vm)
+
+
 def load_clusterctl():
     """clusterctl.py as a module (it is a script, not a package)."""
     spec = importlib.util.spec_from_file_location("bot4_clusterctl", CLUSTERCTL)

@@ -309,7 +309,8 @@ def slowest_tasks(junit_dir: Path, count: int = 6) -> str:
     times: list[tuple[float, str]] = []
     for report in junit_dir.glob("*.xml"):
         for case in ElementTree.parse(report).iter("testcase"):
-            times.append((float(case.get("time") or 0), case.get("name", "?")))
+            # "[host] play: task" -> "task"
+            times.append((float(case.get("time") or 0), case.get("name", "?").split(": ", 1)[-1]))
     times.sort(reverse=True)
     return "; ".join(f"{name[:70]} {t:.0f}s" for t, name in times[:count]) or "none recorded"
 

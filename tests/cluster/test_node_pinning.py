@@ -241,6 +241,12 @@ def test_second_reboot_keeps_binding_and_policies(joined_vm, tuned, topology):
     assert state["cpu"]["policyName"] == "static" and state["memory"]["policyName"] == "Static"
     assert state["NRestarts"] == "0", f"the kubelet failed after the reboot: {state}"
     assert cpus(vm.ssh("cat /sys/devices/system/cpu/isolated")) == topology["isolated"]
+    # Housekeeping survives the kubelet's start, which enables the cpuset
+    # controller (on kernels before 6.2 that resets every process's affinity):
+    # PID 1, the node's services and the kubelet stay on the reserved CPUs.
+    for process in ("1", "$(pidof systemd-journald)", "$(pidof -s kubelet)", "$(pidof -s containerd)"):
+        allowed = vm.ssh(f"grep Cpus_allowed_list /proc/{process}/status").split()[-1]
+        assert cpus(allowed) == topology["reserved"], (process, allowed)
 
     # Nothing differs now: a whole re-tuning run changes nothing, restarts
     # nothing, never cordons the node and never reboots it.

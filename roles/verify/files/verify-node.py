@@ -4,7 +4,12 @@
 """Read-only: the kernel's isolated sets and what the installed runtime applier
 would change, printed as JSON for the verify role.
 
-Arguments: the applier's path, its configuration directory, its boot unit.
+Arguments: the applier's path, its configuration directory, its boot unit,
+and the systemd slices confined to the reserved CPUs (comma-separated).
+
+Also the CPU affinity of PID 1 and of every other process outside the
+kubelet's kubepods slice (kernel threads excepted), and the confined slices'
+effective cpusets.
 """
 import json
 import os
@@ -12,6 +17,7 @@ import subprocess
 import sys
 
 APPLIER, CONFIG_DIR, UNIT = sys.argv[1:4]
+SLICES = [s for s in (sys.argv[4] if len(sys.argv) > 4 else "").split(",") if s]
 
 
 def read(path):
@@ -22,6 +28,38 @@ def read(path):
         return None
 
 
+def status_field(pid, name):
+    text = read(f"/proc/{pid}/status") or ""
+    for line in text.splitlines():
+        if line.startswith(name + ":"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+def affinity():
+    """PID 1's CPUs, the slices' cpusets, and each user-space process outside kubepods."""
+    processes = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or entry == "1":
+            continue
+        # Kernel threads have no command line; their CPUs are the kernel's business.
+        if not read(f"/proc/{entry}/cmdline"):
+            continue
+        cgroup = read(f"/proc/{entry}/cgroup") or ""
+        if "kubepods" in cgroup:
+            continue
+        cpus = status_field(entry, "Cpus_allowed_list")
+        if cpus is None:
+            continue
+        processes.append({"pid": int(entry), "comm": read(f"/proc/{entry}/comm"), "cpus": cpus,
+                          "cgroup": cgroup.split("::", 1)[-1]})
+    return {
+        "pid1": status_field(1, "Cpus_allowed_list"),
+        "slices": {name: read(f"/sys/fs/cgroup/{name}/cpuset.cpus.effective") for name in SLICES},
+        "processes": processes,
+    }
+
+
 def main():
     out = {
         "cmdline": read("/proc/cmdline"),
@@ -29,6 +67,7 @@ def main():
         "nohz_full": read("/sys/devices/system/cpu/nohz_full"),
         "applier": {"installed": os.access(APPLIER, os.X_OK), "config": os.path.isdir(CONFIG_DIR)},
         "unit": {},
+        "affinity": affinity(),
     }
     if out["nohz_full"] == "(null)":
         out["nohz_full"] = ""

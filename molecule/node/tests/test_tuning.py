@@ -117,6 +117,14 @@ def test_system_services_run_on_the_reserved_cpus(host, plan):
     assert expand(allowed) == expand(plan["cpu"]["reserved"])
 
 
+@pytest.mark.parametrize("slice_name", ["system.slice", "user.slice"])
+def test_services_and_sessions_are_confined_to_the_reserved_cpus(host, plan, slice_name):
+    # A cgroup cpuset: it holds when something resets the processes' affinity
+    # (enabling the cpuset controller does on kernels before 6.2).
+    effective = read(host, f"/sys/fs/cgroup/{slice_name}/cpuset.cpus.effective")
+    assert expand(effective) == expand(plan["cpu"]["reserved"]), (slice_name, effective)
+
+
 def test_unbound_workqueues_on_the_reserved_cpus(host, plan):
     mask = int(read(host, "/sys/devices/virtual/workqueue/cpumask").replace(",", ""), 16)
     assert mask == int(plan["cpu"]["reserved_mask"], 16)

@@ -112,7 +112,9 @@ class Lab:
                 "-o", "StrictHostKeyChecking=accept-new",
                 "-o", f"HostKeyAlias={node['name']}",
                 "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
-                "-o", "ConnectTimeout=10"]
+                # As ansible.cfg's timeout: the timeout covers the banner exchange,
+                # which a TCG guest sharing the host with other VMs can take >10 s for.
+                "-o", "ConnectTimeout=30"]
         if batch:
             argv += ["-o", "BatchMode=yes"]
         return argv + ["root@127.0.0.1"]

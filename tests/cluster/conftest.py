@@ -168,6 +168,10 @@ def namespace(lab_cluster, request) -> str:
 
 
 # ------------------------------------------------------------ the lab VM as a node
+SSH_CONNECT_ATTEMPTS = 3
+# ssh's messages when no session was set up (the remote command never started).
+SSH_NOT_CONNECTED = re.compile(r"during banner exchange|connect to host .*: (Connection (timed out|refused)"
+                               r"|No route to host)|kex_exchange_identification")
 @dataclass
 class JoinedVm:
     cluster: LabCluster
@@ -179,9 +183,20 @@ class JoinedVm:
     original_cmdline: str = ""  # /proc/cmdline before any tuning
 
     def ssh(self, command: str, timeout: float = 300) -> str:
-        proc = subprocess.run([sys.executable, str(LABCTL), "ssh", "--name", self.lab,
-                               self.node, command], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        """Run a command on the node; a connection that was never set up is retried.
+
+        Under TCG with other VMs on the host, sshd in the guest can miss the
+        banner exchange. ssh then exits 255 before the command ran, so trying
+        again cannot run it twice; any other failure is the command's own.
+        """
+        for attempt in range(1, SSH_CONNECT_ATTEMPTS + 1):
+            proc = subprocess.run([sys.executable, str(LABCTL), "ssh", "--name", self.lab,
+                                   self.node, command], capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+            if proc.returncode != 255 or not SSH_NOT_CONNECTED.search(proc.stderr):
+                break
+            if attempt < SSH_CONNECT_ATTEMPTS:
+                time.sleep(5 * attempt)
         assert proc.returncode == 0, f"ssh {command!r} failed:\n{proc.stderr[-2000:]}"
         return proc.stdout
 

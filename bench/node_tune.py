@@ -21,6 +21,7 @@ compare runs on the same host only.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -82,6 +83,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="leave the VM running")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
+    # A stopped benchmark still destroys its VM (the finally below), and the
+    # playbook it was running is killed with it (subprocess.run on an exception).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     state = os.path.join(os.environ.get("BOT4_LAB_DIR", os.path.join(REPO, ".lab")), args.lab_name)
     inventory_dir = os.path.join(state, "bench-inventory")

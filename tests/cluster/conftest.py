@@ -172,6 +172,8 @@ SSH_CONNECT_ATTEMPTS = 3
 # ssh's messages when no session was set up (the remote command never started).
 SSH_NOT_CONNECTED = re.compile(r"during banner exchange|connect to host .*: (Connection (timed out|refused)"
                                r"|No route to host)|kex_exchange_identification")
+
+
 @dataclass
 class JoinedVm:
     cluster: LabCluster

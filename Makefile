@@ -1,7 +1,7 @@
 # bot4.hft — developer entry points.
 #   make lab    boot the local lab (VMs + lab Kubernetes cluster, the VM joined
 #               as a kubelet node) and run playbooks/production.yml against it
-#   make test   lint, unit tests and the molecule scenarios
+#   make test   lint, unit tests, the cluster tests and the node suite on a lab VM
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -19,7 +19,8 @@ VENV_STAMP := $(VENV)/.stamp-$(shell cat requirements.txt requirements-test.txt 
 .PHONY: help
 help:
 	@echo "make lab      boot the lab VMs, start the lab cluster, join the VMs, run playbooks/production.yml"
-	@echo "make test     lint + unit tests + molecule scenarios + cluster tests"
+	@echo "make test     lint + unit tests + cluster tests + the node suite on a joined lab VM"
+	@echo "make molecule the node suite on a standalone lab VM (molecule test -s node; not part of make test)"
 	@echo "make cluster-build|cluster-up|cluster-down|cluster-test   the lab Kubernetes cluster (lab/cluster)"
 	@echo "make lab-down / lab-destroy   stop (destroy) the lab VMs and the lab cluster"
 
@@ -54,38 +55,13 @@ host-deps:
 # ---------------------------------------------------------------------------
 # Tests
 .PHONY: test lint yamllint ansible-lint unit k8s-static collection-check molecule molecule-node
-# The static checks first. Then two TCG VMs at once (each keeps about one core
-# busy; measured: two playbooks on two VMs take 1.3x as long as one alone):
-#  - background: the lab cluster's binaries build (a cold Kubernetes build is
-#    ~20 CPU-minutes, a warm cache makes it a no-op), then the cluster tests on
-#    the lab VM joined as a node (pytest marker vm), the longest part;
-#  - foreground: the molecule node scenario, then, once the build is there, the
-#    cluster tests that need no VM.
-# Every part runs to its end (so each one cleans up what it started), and the
-# first failure is the exit status. The background log is printed at the end.
-VM_LOG = .cache/cluster-tests-vm.log
-BUILD_OK = .cache/cluster-build.ok
-test: venv host-deps lint unit k8s-static collection-check
-	@mkdir -p .cache; rm -f $(BUILD_OK); \
-	( nice -n 10 $(CLUSTERCTL) build --images --node > .cache/cluster-build.log 2>&1 \
-	    || { tail -n 50 .cache/cluster-build.log; echo "cluster build failed"; exit 1; }; \
-	  touch $(BUILD_OK); \
-	  $(VBIN)/pytest tests/cluster -m vm --durations=25 ) > $(VM_LOG) 2>&1 & vm=$$!; \
-	echo "== $$(date +%T) lab cluster build, then the cluster tests on the lab VM, in the background ($(VM_LOG))"; \
-	mrc=0; $(MAKE) --no-print-directory molecule || mrc=$$?; \
-	echo "== $$(date +%T) molecule (rc $$mrc); waiting for the cluster build"; \
-	while [ ! -e $(BUILD_OK) ] && kill -0 $$vm 2>/dev/null; do sleep 5; done; \
-	frc=1; if [ -e $(BUILD_OK) ]; then \
-	  echo "== $$(date +%T) cluster tests without the VM"; \
-	  frc=0; nice -n 5 $(VBIN)/pytest tests/cluster -m "not vm" --durations=15 || frc=$$?; fi; \
-	echo "== $$(date +%T) cluster tests without the VM (rc $$frc); waiting for the cluster tests on the lab VM"; \
-	vrc=0; wait $$vm || vrc=$$?; \
-	echo "== $$(date +%T) cluster tests on the lab VM (rc $$vrc):"; cat $(VM_LOG); \
-	[ $$mrc -eq 0 ] || { $(MAKE) --no-print-directory molecule-report; echo "molecule failed (rc $$mrc)"; }; \
-	[ $$frc -eq 0 ] || echo "cluster tests without the VM failed (rc $$frc)"; \
-	[ $$vrc -eq 0 ] || { sed -n '/short test summary info/,$$p' $(VM_LOG) | cut -c1-400; \
-	  echo "cluster tests on the lab VM failed (rc $$vrc)"; }; \
-	[ $$mrc -eq 0 ] && [ $$frc -eq 0 ] && [ $$vrc -eq 0 ]
+# tests/suite.sh runs the phases in order and prints where the time went:
+# static checks (the lab build starts beside them, in the background), the
+# cluster tests without a VM, then the cluster tests on one lab VM joined as a
+# kubelet node, which also run the node suite (molecule/node/tests) from inside
+# it. One TCG VM at a time.
+test: venv host-deps collection-link
+	VBIN=$(VBIN) bash tests/suite.sh
 
 lint: venv yamllint ansible-lint
 

@@ -361,9 +361,60 @@ def tuned(joined_vm):
     """The joined VM after its first tuning run (the lab profile; one reboot).
 
     Shared by the pinning and the re-tuning modules: whichever runs first tunes.
+    The run's preflight keeps the plan (run["plan_dir"]) for the node suite.
     """
     before = boots(joined_vm)
-    run = run_tune(joined_vm, "tune")
+    plan_dir = joined_vm.inventory.parent / "plans-converged"
+    run = run_tune(joined_vm, "tune", "-e", f"preflight_plan_dir={plan_dir}")
     wait_until(lambda: node_ready(joined_vm), timeout=600, interval=5, what="the node Ready")
     run["boots"] = boots(joined_vm) - before
+    run["plan_dir"] = plan_dir
     return run
+
+
+# ------------------------------------------------------------ the node suite (testinfra)
+NODE_SUITE = REPO / "molecule" / "node"
+
+
+def node_suite_scratch(vm: JoinedVm, phase: str) -> Path:
+    """The node suite's scratch directory for a phase (its BOT4_NODE_SCRATCH)."""
+    path = vm.inventory.parent / f"node-suite-{phase}"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def run_node_suite(vm: JoinedVm, phase: str, plan_dir: Path) -> dict:
+    """The node suite (molecule/node/tests, testinfra from inside the VM) on the joined VM.
+
+    `phase` is "converged" (the group's profile: the tests not marked
+    after_change) or "changed" (after the profile change: those not marked
+    before_change). Fails unless pytest passed and ran at least one test (exit
+    5, no test collected, fails too). Returns the junit counts.
+    """
+    scratch = node_suite_scratch(vm, phase)
+    junit = scratch / "junit.xml"
+    venv_bin = Path(sys.executable).parent
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
+               BOT4_NODE_PHASE=phase, BOT4_PLAN_DIR=str(plan_dir), BOT4_LAB_NAME=vm.lab,
+               BOT4_NODE_INVENTORY=str(vm.inventory), BOT4_NODE_SCRATCH=str(scratch),
+               MOLECULE_PROJECT_DIRECTORY=str(REPO))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(NODE_SUITE),
+         "-c", str(REPO / "molecule" / "pytest.ini"), "--connection=ansible",
+         f"--ansible-inventory={vm.inventory}", "--hosts=ansible://hft_nodes",
+         "-m", "not after_change" if phase == "converged" else "not before_change",
+         f"--junitxml={junit}", str(NODE_SUITE / "tests")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
+    elapsed = time.monotonic() - started
+    (scratch / "pytest.log").write_text(proc.stdout + proc.stderr)
+    summary = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    print(f"\nnode suite ({phase}): rc {proc.returncode} in {elapsed:.0f}s: {summary[0]}", file=sys.stderr)
+    assert proc.returncode == 0, (
+        f"node suite ({phase}) exited {proc.returncode} (5: no test collected):\n{proc.stdout[-8000:]}")
+    suite = ElementTree.parse(junit).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    assert counts["tests"] - counts["skipped"] > 0 and not counts["failures"] and not counts["errors"], counts
+    return counts

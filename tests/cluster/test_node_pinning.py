@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (PROBE_IMAGE, REPO, TAINT, boots, labctl, node_object, node_ready, run_tune,
-                      task_section, wait_until)
+from conftest import (PROBE_IMAGE, REPO, TAINT, boots, labctl, node_object, node_ready, run_node_suite,
+                      run_tune, task_section, wait_until)
 
 E1000E = ("0x8086", "0x10d3")  # the lab VM's data NIC, on NUMA node 1
 GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
@@ -117,6 +117,15 @@ def test_kubelet_runs_the_static_policies_and_never_failed(joined_vm, tuned, top
     assert config["evictionHard"]["nodefs.available"] == "5%"
     assert topology["reserved"] and not topology["reserved"] & topology["isolated"]
     assert node_ready(joined_vm)
+
+
+def test_node_suite_on_the_tuned_node(joined_vm, tuned):
+    """The node suite from inside the VM: every planned kernel argument, the
+    isolated sets, per-node hugepages, IRQ, PID 1, slice and workqueue affinity,
+    sysctls, THP, the DPDK binding, one reboot so far, and the invalid profiles
+    each rejected with its own message before anything on the node changed."""
+    counts = run_node_suite(joined_vm, "converged", tuned["plan_dir"])
+    assert counts["tests"] >= 40, counts
 
 
 @pytest.fixture(scope="module")
@@ -249,13 +258,18 @@ def test_second_reboot_keeps_binding_and_policies(joined_vm, tuned, topology):
         assert cpus(allowed) == topology["reserved"], (process, allowed)
 
     # Nothing differs now: a whole re-tuning run changes nothing, restarts
-    # nothing, never cordons the node and never reboots it.
+    # nothing, never cordons the node and never reboots it. It takes the fast
+    # path: after the comparison with the plan, no task of the tuning play runs.
     pid = state["MainPID"]
     run = run_tune(vm, "noop")
     assert run["recap"]["changed"] == 0, run["stdout"][-3000:]
-    for task in ("Cordon the node and record why", "Drain the node",
-                 "Uncordon the node and clear the annotation"):
-        assert "skipping:" in task_section(run["stdout"], task), task
+    tune_play = run["stdout"].split("PLAY [Tune the HFT nodes", 1)[1].split("PLAY RECAP", 1)[0]
+    assert "TASK [End here for a node in its plan" in tune_play
+    after = tune_play.split("TASK [End here for a node in its plan", 1)[1]
+    assert "TASK [" not in after, f"tasks ran after the fast path: {re.findall(r'TASK \[(.*?)\]', after)}"
+    for task in ("Cordon the node and record why", "Drain the node", "bot4.hft.housekeeping : ",
+                 "bot4.hft.node_reboot : ", "bot4.hft.latency_gate : ", "Uncordon the node and clear the annotation"):
+        assert f"TASK [{task}" not in tune_play, f"{task} ran on a node in its plan"
     assert kubelet_state(vm)["MainPID"] == pid
     assert boots(vm) == before + 1
     assert not node_object(vm)["spec"].get("unschedulable")

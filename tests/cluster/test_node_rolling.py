@@ -16,9 +16,9 @@ given back) and the no-op run (nothing changed, never cordoned). Here:
   operator does after fixing a limit: the failed run has repaired the node
   already, and the pinning module's no-op run shows that the tuning roles
   change nothing on a tuned node;
-* drift.yml on the clean node reports nothing and exits 0;
-* last, untune_nodes.yml removes the tuning and boots the node once with the
-  kernel arguments it had before any tuning.
+* drift.yml on the clean node reports nothing and exits 0.
+
+test_node_tuning_change.py runs next: the profile change, then untune.
 """
 
 from __future__ import annotations
@@ -138,21 +138,3 @@ def test_next_good_run_gives_the_failed_node_back(joined_vm, tuned):
 def test_drift_on_a_clean_node_reports_nothing(joined_vm, tuned):
     run = run_drift(joined_vm, "clean", expect_rc=0)
     assert run["report"]["drifted"] == [] and run["report"]["nodes"][0]["items"] == []
-
-
-def test_untune_restores_the_original_kernel_arguments(joined_vm, tuned):
-    vm = joined_vm
-    before = boots(vm)
-    run_playbook(vm, "untune_nodes.yml", "untune")
-    assert boots(vm) == before + 1, "untune reboots exactly once"
-    wait_until(lambda: node_ready(vm), timeout=600, interval=5, what="the node Ready after untune")
-    assert vm.ssh("cat /proc/cmdline").strip() == vm.original_cmdline
-    assert vm.ssh("cat /sys/devices/system/cpu/isolated").strip() == ""
-    assert vm.ssh("systemctl is-enabled bot4-hft-runtime.service 2>&1 || true").strip() != "enabled"
-    config = yaml.safe_load(vm.ssh("cat /var/lib/kubelet/config.yaml"))
-    assert "cpuManagerPolicy" not in config and config["cgroupDriver"] == "systemd", config
-    state = vm.ssh("systemctl is-active kubelet; systemctl show kubelet -p NRestarts --value").split()
-    assert state == ["active", "0"], state
-    assert not node_object(vm)["spec"].get("unschedulable")
-    driver = vm.ssh("basename $(readlink /sys/bus/pci/devices/0000:81:00.0/driver)").strip()
-    assert driver == "e1000e"

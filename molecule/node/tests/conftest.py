@@ -1,4 +1,15 @@
-"""Shared fixtures of the node scenario's testinfra suite."""
+"""Shared fixtures of the node suite (testinfra from inside a tuned lab VM).
+
+The suite runs against one tuned lab VM in two phases (BOT4_NODE_PHASE):
+`converged` (the node group's profile, one tuning reboot so far) and `changed`
+(after the profile change of ../vars/profile_change.yml, one more reboot).
+`make test` runs it on the lab VM the cluster tests joined and tuned
+(tests/cluster/conftest.py, run_node_suite); `molecule test -s node` runs it on
+a standalone lab VM. Both hand it, through the environment: the plan directory
+(BOT4_PLAN_DIR), the inventory (BOT4_NODE_INVENTORY, or molecule's
+MOLECULE_INVENTORY_FILE), a scratch directory (BOT4_NODE_SCRATCH, or
+MOLECULE_EPHEMERAL_DIRECTORY) and the lab's name (BOT4_LAB_NAME).
+"""
 import json
 import os
 import subprocess
@@ -11,6 +22,8 @@ PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 PLAN_DIR = os.environ.get("BOT4_PLAN_DIR", "")
 PHASE = os.environ.get("BOT4_NODE_PHASE", "converged")
+INVENTORY = os.environ.get("BOT4_NODE_INVENTORY") or os.environ.get("MOLECULE_INVENTORY_FILE", "")
+SCRATCH = os.environ.get("BOT4_NODE_SCRATCH") or os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 
 
 def lab_status():
@@ -34,7 +47,7 @@ def expand(cpulist):
 @pytest.fixture(scope="module")
 def plan(host):
     """The plan the collection computed for this node (verify.yml's preflight)."""
-    assert PLAN_DIR, "BOT4_PLAN_DIR is not set: run the suite through the scenario's verify.yml"
+    assert PLAN_DIR, "BOT4_PLAN_DIR is not set: run the suite through the scenario's verify.yml or tests/cluster"
     path = os.path.join(PLAN_DIR, host.backend.get_hostname() + ".json")
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)["plan"]

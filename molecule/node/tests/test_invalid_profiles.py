@@ -17,11 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
+from conftest import INVENTORY, SCRATCH
+
 pytestmark = pytest.mark.before_change
 
 SCENARIO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.dirname(os.path.dirname(SCENARIO))
-EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 with open(os.path.join(SCENARIO, "vars", "invalid_profiles.yml"), encoding="utf-8") as _handle:
     CASES = yaml.safe_load(_handle)["node_scenario_invalid_profiles"]
 with open(os.path.join(PROJECT, "inventories", "lab", "group_vars", "hft_nodes.yml"), encoding="utf-8") as _handle:
@@ -53,7 +54,7 @@ def snapshot(host):
 
 def run_case(hostname, index, case):
     profile = merge(copy.deepcopy(GROUP_PROFILE), case["change"])
-    extra = os.path.join(EPHEMERAL, f"invalid-profile-{index}.json")
+    extra = os.path.join(SCRATCH, f"invalid-profile-{index}.json")
     with open(extra, "w", encoding="utf-8") as handle:
         json.dump({"hft_profile": profile}, handle)
     # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
@@ -61,7 +62,7 @@ def run_case(hostname, index, case):
                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-         "-i", os.environ["MOLECULE_INVENTORY_FILE"], "--limit", hostname,
+         "-i", INVENTORY, "--limit", hostname,
          "-e", "@" + extra, os.path.join(PROJECT, "playbooks", "production.yml")],
         capture_output=True, text=True, env=env, timeout=900, check=False)
     return proc

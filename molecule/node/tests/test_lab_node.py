@@ -10,9 +10,8 @@ import re
 
 import pytest
 
-from conftest import lab_status
+from conftest import SCRATCH, lab_status
 
-EPHEMERAL = os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "")
 
 DATAPLANE_NIC_ID = "8086:10d3"  # the e1000e NIC the lab attaches to NUMA node 1
 
@@ -94,7 +93,7 @@ def test_grub_ran_at_every_boot():
 @pytest.mark.after_change
 def test_profile_change_rebooted_exactly_once(host):
     name = host.backend.get_hostname()
-    path = os.path.join(EPHEMERAL, f"boot-ids-{name}.json")
+    path = os.path.join(SCRATCH, f"boot-ids-{name}.json")
     with open(path, encoding="utf-8") as handle:
         ids = json.load(handle)
     assert ids["before"] != ids["after"], ids

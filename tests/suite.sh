@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The test suite of `make test`, phase by phase, with a timing table at the end.
+#
+#   static      yamllint, ansible-lint (production), unit tests, k8s/ static checks,
+#               the collection build-install-resolve check
+#   lab build   the lab cluster's binaries and images (Kubernetes from the Go
+#               module proxy: cached by content hash under BOT4_CACHE_DIR) and the
+#               node image; started first, in the background (niced), so that a
+#               cold build overlaps the static checks
+#   cluster     the cluster tests that need no VM (a real kube-apiserver, kwok)
+#   vm          the cluster tests on one lab VM joined as a kubelet node: join,
+#               first tuning run, the node suite from inside (molecule/node/tests),
+#               pinning, policy switches, a reboot, the no-op run, drift, a failed
+#               run, a profile change, untune. One TCG VM at a time: a second one
+#               beside it on two cores makes every remote task several times slower.
+#
+# A failed static check stops the suite (the VM phases would only take time);
+# the cluster phases each run to their end, so each one cleans up what it
+# started. The exit status is the first failure's.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+VBIN=${VBIN:-$PWD/.venv/bin}
+PY=$VBIN/python
+mkdir -p .cache/test-reports
+TABLE=.cache/test-reports/timings.txt
+: > "$TABLE"
+suite_start=$(date +%s)
+status=0
+
+record() {  # phase, seconds, rc
+  printf '%-12s %6.1f min   %s\n' "$1" "$(awk "BEGIN{print $2 / 60}")" \
+    "$([ "$3" -eq 0 ] && echo ok || echo "FAILED (rc $3)")" >> "$TABLE"
+  [ "$3" -eq 0 ] || [ "$status" -ne 0 ] || status=$3
+}
+
+table() {
+  echo
+  echo "== make test: where the time went"
+  printf '%-12s %10s   %s\n' phase time result
+  cat "$TABLE"
+  printf '%-12s %6.1f min\n' total "$(awk "BEGIN{print ($(date +%s) - $suite_start) / 60}")"
+}
+
+killtree() {  # a process and all its descendants
+  local child
+  for child in $(pgrep -P "$1"); do killtree "$child"; done
+  kill "$1" 2>/dev/null
+}
+
+phase() {  # name, command...
+  local name=$1 t rc; shift
+  echo "== $(date +%T) $name"
+  t=$(date +%s)
+  "$@"; rc=$?
+  record "$name" $(( $(date +%s) - t )) $rc
+  return $rc
+}
+
+# The lab build in the background: Kubernetes, kwok, containerd, the CNI
+# plugins and the OCI images (clusterctl), and the node image (labctl; mostly
+# package downloads, beside the CPU-bound Go build).
+build_log=.cache/lab-build.log
+build_start=$(date +%s)
+( nice -n 10 "$PY" lab/cluster/clusterctl.py build --images --node > "$build_log" 2>&1 & go=$!
+  "$PY" lab/labctl.py image >> .cache/lab-image.log 2>&1; img=$?
+  wait $go; rc=$?
+  [ $img -eq 0 ] || { echo "node image build failed (rc $img), see .cache/lab-image.log" >> "$build_log"; exit $img; }
+  exit $rc ) & build=$!
+echo "== $(date +%T) lab build in the background ($build_log)"
+
+static() {
+  "$VBIN/yamllint" -s . && "$VBIN/ansible-lint" --profile production && "$VBIN/pytest" tests/unit \
+    && "$VBIN/pytest" tests/k8s && make --no-print-directory collection-check
+}
+if ! phase static static; then
+  killtree "$build"; wait "$build" 2>/dev/null
+  table; exit "$status"
+fi
+
+t=$(date +%s)
+echo "== $(date +%T) waiting for the lab build"
+wait "$build"; rc=$?
+[ $rc -eq 0 ] || tail -n 50 "$build_log"
+record "lab build" $(( $(date +%s) - build_start )) $rc
+if [ $rc -ne 0 ]; then table; exit "$status"; fi
+echo "   (waited $(( $(date +%s) - t )) s for it after the static checks)"
+
+phase cluster "$VBIN/pytest" tests/cluster -m "not vm" --durations=15
+phase vm "$VBIN/pytest" tests/cluster -m vm --durations=30
+
+table
+exit "$status"

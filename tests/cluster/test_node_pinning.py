@@ -36,6 +36,7 @@ from conftest import (PROBE_IMAGE, REPO, TAINT, boots, labctl, node_object, node
 
 E1000E = ("0x8086", "0x10d3")  # the lab VM's data NIC, on NUMA node 1
 GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
+TASK_NAME = re.compile(r"^TASK \[(.*?)\]", re.MULTILINE)
 
 
 def cpus(text: str) -> set[int]:
@@ -266,7 +267,7 @@ def test_second_reboot_keeps_binding_and_policies(joined_vm, tuned, topology):
     tune_play = run["stdout"].split("PLAY [Tune the HFT nodes", 1)[1].split("PLAY RECAP", 1)[0]
     assert "TASK [End here for a node in its plan" in tune_play
     after = tune_play.split("TASK [End here for a node in its plan", 1)[1]
-    assert "TASK [" not in after, f"tasks ran after the fast path: {re.findall(r'TASK \[(.*?)\]', after)}"
+    assert "TASK [" not in after, f"tasks ran after the fast path: {TASK_NAME.findall(after)}"
     for task in ("Cordon the node and record why", "Drain the node", "bot4.hft.housekeeping : ",
                  "bot4.hft.node_reboot : ", "bot4.hft.latency_gate : ", "Uncordon the node and clear the annotation"):
         assert f"TASK [{task}" not in tune_play, f"{task} ran on a node in its plan"

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-import copy
+import importlib.util
 import json
 
 import pytest
@@ -22,18 +22,10 @@ import yaml
 from conftest import (REPO, boots, node_object, node_ready, node_suite_scratch, run_node_suite, run_playbook,
                       run_tune, task_section, wait_until)
 
-GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
-PROFILE_CHANGE = REPO / "molecule" / "node" / "vars" / "profile_change.yml"
-
-
-def merge(base: dict, change: dict) -> dict:
-    """Ansible's combine(recursive=true): mappings merged, lists replaced."""
-    for key, value in change.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
+# The node suite's profile helpers (the same change as molecule's side_effect).
+_spec = importlib.util.spec_from_file_location("bot4_node_profiles", REPO / "molecule" / "node" / "tests" / "profiles.py")
+node_profiles = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(node_profiles)
 
 
 def boot_id(vm) -> str:
@@ -43,8 +35,7 @@ def boot_id(vm) -> str:
 @pytest.fixture(scope="module")
 def changed(joined_vm, tuned):
     vm = joined_vm
-    profile = merge(copy.deepcopy(yaml.safe_load(GROUP_VARS.read_text())["hft_profile"]),
-                    yaml.safe_load(PROFILE_CHANGE.read_text())["node_scenario_profile_change"])
+    profile = node_profiles.changed_profile()
     plan_dir = vm.inventory.parent / "plans-changed"
     ids = {"before": boot_id(vm), "boots_before": boots(vm)}
     run = run_tune(vm, "profile-change", "-e", f"preflight_plan_dir={plan_dir}", profile=profile)

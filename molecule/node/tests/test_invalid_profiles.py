@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from conftest import INVENTORY, SCRATCH
+from profiles import merge
 
 pytestmark = pytest.mark.before_change
 
@@ -33,15 +34,6 @@ with open(os.path.join(PROJECT, "inventories", "lab", "group_vars", "hft_nodes.y
 WATCHED = ("/etc/default/grub", "/etc/default/grub.d", "/boot/grub/grub.cfg", "/etc/sysctl.conf",
            "/etc/sysctl.d", "/etc/bot4-hft", "/etc/systemd/system.conf.d", "/etc/default/irqbalance",
            "/etc/systemd/system", "/etc/modules-load.d", "/etc/modprobe.d")
-
-
-def merge(base, change):
-    for key, value in change.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
 
 
 def snapshot(host):

@@ -68,11 +68,7 @@ build_start=$(date +%s)
   exit $rc ) & build=$!
 echo "== $(date +%T) lab build in the background ($build_log)"
 
-static() {
-  "$VBIN/yamllint" -s . && "$VBIN/ansible-lint" --profile production && "$VBIN/pytest" tests/unit \
-    && "$VBIN/pytest" tests/k8s && make --no-print-directory collection-check
-}
-if ! phase static static; then
+if ! phase static make --no-print-directory lint unit k8s-static collection-check; then
   killtree "$build"; wait "$build" 2>/dev/null
   table; exit "$status"
 fi

@@ -280,6 +280,13 @@ def joined_vm(built_bins, lab_env, clusterctl_module, request) -> JoinedVm:
 
 
 # ------------------------------------------------------------ playbooks against the joined VM
+def ansible_env(**extra: str) -> dict[str, str]:
+    """The environment of an Ansible run from the tests: this checkout's ansible.cfg, the venv first, no colour."""
+    venv_bin = Path(sys.executable).parent
+    return dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+                ANSIBLE_NOCOLOR="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}", **extra)
+
+
 def run_playbook(vm: JoinedVm, playbook: str, label: str, *args: str, profile: dict | None = None,
                  inventory: Path | None = None, expect_rc: int | None = 0) -> dict:
     """ansible-playbook playbooks/<playbook> against the VM, with the lab cluster's kubeconfig.
@@ -296,9 +303,7 @@ def run_playbook(vm: JoinedVm, playbook: str, label: str, *args: str, profile: d
         override.write_text(json.dumps({"hft_profile": profile}))
         extra = ["-e", f"@{override}"]
     junit_dir = vm.inventory.parent / f"junit-{label}"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=str(junit_dir),
+    env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=str(junit_dir),
                JUNIT_HIDE_TASK_ARGUMENTS="True")
     started = time.monotonic()
     proc = subprocess.run(
@@ -393,10 +398,7 @@ def run_node_suite(vm: JoinedVm, phase: str, plan_dir: Path) -> dict:
     """
     scratch = node_suite_scratch(vm, phase)
     junit = scratch / "junit.xml"
-    venv_bin = Path(sys.executable).parent
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
-               BOT4_NODE_PHASE=phase, BOT4_PLAN_DIR=str(plan_dir), BOT4_LAB_NAME=vm.lab,
+    env = ansible_env(BOT4_NODE_PHASE=phase, BOT4_PLAN_DIR=str(plan_dir), BOT4_LAB_NAME=vm.lab,
                BOT4_NODE_INVENTORY=str(vm.inventory), BOT4_NODE_SCRATCH=str(scratch),
                MOLECULE_PROJECT_DIRECTORY=str(REPO))
     started = time.monotonic()

@@ -2,7 +2,8 @@
 # The test suite of `make test`, phase by phase, with a timing table at the end.
 #
 #   static      yamllint, ansible-lint (production), unit tests, k8s/ static checks,
-#               the collection build-install-resolve check
+#               the collection build-install-resolve check; in the background,
+#               beside the lab build (cold) or the cluster tests (warm)
 #   lab build   the lab cluster's binaries and images (Kubernetes from the Go
 #               module proxy: cached by content hash under BOT4_CACHE_DIR) and the
 #               node image; started first, in the background (niced), so that a
@@ -14,7 +15,8 @@
 #               run, a profile change, untune. One TCG VM at a time: a second one
 #               beside it on two cores makes every remote task several times slower.
 #
-# A failed static check stops the suite (the VM phases would only take time);
+# A failed static check stops the suite before the VM phase (which would only
+# take time);
 # the cluster phases each run to their end, so each one cleans up what it
 # started. The exit status is the first failure's.
 set -uo pipefail
@@ -68,20 +70,40 @@ build_start=$(date +%s)
   exit $rc ) & build=$!
 echo "== $(date +%T) lab build in the background ($build_log)"
 
-if ! phase static make --no-print-directory lint unit k8s-static collection-check; then
-  killtree "$build"; wait "$build" 2>/dev/null
-  table; exit "$status"
-fi
+# The static checks in the background as well: on a cold machine they overlap
+# the lab build, on a warm one the cluster tests. Their output goes to a log,
+# printed when they end; a failure stops the suite before the VM phase.
+static_log=.cache/test-reports/static.log
+static_rc=.cache/test-reports/static.rc
+rm -f "$static_rc"
+( t=$(date +%s)
+  make --no-print-directory lint unit k8s-static collection-check > "$static_log" 2>&1; rc=$?
+  echo "$rc $(( $(date +%s) - t ))" > "$static_rc"
+  exit $rc ) & static=$!
+echo "== $(date +%T) static checks in the background ($static_log)"
+
+static_done() {  # wait for the static checks, print their log, record them
+  local rc secs
+  wait "$static"
+  read -r rc secs < "$static_rc"
+  if [ "$rc" -eq 0 ]; then tail -n 40 "$static_log"; else cat "$static_log"; fi
+  record static "$secs" "$rc"
+  return "$rc"
+}
 
 t=$(date +%s)
 echo "== $(date +%T) waiting for the lab build"
 wait "$build"; rc=$?
 [ $rc -eq 0 ] || tail -n 50 "$build_log"
 record "lab build" $(( $(date +%s) - build_start )) $rc
-if [ $rc -ne 0 ]; then table; exit "$status"; fi
-echo "   (waited $(( $(date +%s) - t )) s for it after the static checks)"
+if [ $rc -ne 0 ]; then killtree "$static"; wait "$static" 2>/dev/null; table; exit "$status"; fi
+echo "   (waited $(( $(date +%s) - t )) s for it)"
+# Static checks that failed already: stop here.
+if [ -f "$static_rc" ] && ! static_done; then table; exit "$status"; fi
 
 phase cluster "$VBIN/pytest" tests/cluster -m "not vm" --durations=15
+# The static checks must have passed before the VM phase takes its time.
+if ! grep -q "^static " "$TABLE" && ! static_done; then table; exit "$status"; fi
 phase vm "$VBIN/pytest" tests/cluster -m vm --durations=30
 
 table

@@ -381,7 +381,8 @@ class _Planner:
                     "pci": nic.address,
                     "selector": selector,
                     "vendor_device": nic.vendor_device,
-                    "current_driver": nic.driver,
+                    # (No current driver here: the plan is the desired state, and
+                    # must be the same before and after the device is bound.)
                     "target_driver": target,
                     "numa_node": node,
                     "iommu_group": nic.iommu_group,

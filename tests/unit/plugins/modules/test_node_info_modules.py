@@ -140,7 +140,9 @@ def test_plan_info_netdev_names(custom_shape, capsys, tmp_path):
             "netdev_names": {"0000:81:00.0": "enp129s0"}}
     code, result = run(node_plan_info, args, capsys)
     assert code == 0
-    assert result["plan"]["dpdk"]["devices"][0]["current_driver"] == "vfio-pci"
+    assert result["plan"]["dpdk"]["devices"][0]["pci"] == "0000:81:00.0"
+    assert "current_driver" not in result["plan"]["dpdk"]["devices"][0]
+    assert {n["address"]: n["driver"] for n in result["topology"]["nics"]}["0000:81:00.0"] == "vfio-pci"
 
 
 def test_plan_info_requires_a_profile(capsys):

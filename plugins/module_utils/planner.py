@@ -216,6 +216,11 @@ class _Planner:
             )
         reserved = cpu["reserved_list"]
         isolated = cpu["isolated_list"]
+        hk = self.p["housekeeping"]
+        thp_mode = self.p["kernel"]["thp"]
+        thp = {"enabled": thp_mode, "defrag": "never" if thp_mode == "never" else "madvise"}
+        rps = {"cpus": _cl(reserved), "include": list(hk["rps_include"]), "exclude": list(hk["rps_exclude"])}
+        sysctl = self._sysctl()
         return {
             "plan_format": PLAN_FORMAT,
             "profile_name": self.p["name"],
@@ -232,14 +237,64 @@ class _Planner:
                 "housekeeping_cpus": _cl(reserved),
                 "irqbalance_banned_cpulist": _cl(isolated),
                 "irqbalance_banned_mask": format_mask(isolated, self.nbits),
+                "irqbalance": hk["irqbalance"],
+                "policy": hk["irq_policy"],
             },
-            "sysctl": self._sysctl(),
+            "rps": rps,
+            "thp": thp,
+            "sysctl": sysctl,
             "dpdk": dpdk,
             "kubelet": kubelet,
             "power": power,
             "latency_gate": latency,
+            "runtime": self._runtime(reserved, isolated, sysctl, thp, rps, hugepages, dpdk, power),
             "warnings": list(self.warnings),
         }
+
+    # ------------------------------------------------------------ runtime
+    def _runtime(self, reserved, isolated, sysctl, thp, rps, hugepages, dpdk, power) -> Dict[str, Any]:
+        """The node's runtime state, as the applier (bot4.hft.node_state and
+        the boot unit) takes it: one entry per section it owns.  A section
+        that the plan leaves to the machine (a power setting of null) is
+        absent."""
+        runtime: Dict[str, Any] = {
+            "sysctl": dict(sysctl),
+            "thp": dict(thp),
+            "irq": {
+                "default_cpus": _cl(reserved),
+                "cpus": _cl(reserved),
+                "policy": self.p["housekeeping"]["irq_policy"],
+            },
+            "workqueue": {"cpus": _cl(reserved)},
+            "rps": dict(rps),
+            "hugepages": {
+                "pools": [dict(pool) for pool in hugepages],
+                "release_unplanned": self.p["hugepages"]["release_unplanned"],
+                "reclaim": True,
+            },
+            # Address, driver and PCI id per device, so that another card at
+            # the same address is refused.
+            "dpdk": {
+                "devices": [
+                    {"pci": d["pci"], "driver": d["target_driver"], "id": d["vendor_device"]}
+                    for d in dpdk["devices"]
+                ],
+                "noiommu": bool(dpdk["noiommu"]),
+            },
+        }
+        if power["governor"] is not None:
+            runtime["cpufreq"] = {"governor": power["governor"], "cpus": power["cpus"]}
+        # The C-state limit holds on the isolated CPUs, through each CPU's PM
+        # QoS resume latency (the kernel arguments limit every CPU at boot).
+        if (power["max_cstate"] is not None or power["idle_poll"]) and isolated:
+            runtime["cpuidle"] = {
+                "cpus": _cl(isolated),
+                "max_cstate": power["max_cstate"],
+                "poll_only": bool(power["idle_poll"]),
+            }
+        if power["energy_perf_bias"] is not None:
+            runtime["energy_perf_bias"] = {"value": power["energy_perf_bias"], "cpus": power["cpus"]}
+        return runtime
 
     # ---------------------------------------------------------- topology
     def _cpu_node_map(self) -> None:

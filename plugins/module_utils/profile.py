@@ -80,6 +80,7 @@ DEFAULTS: Dict[str, Any] = {
         "default_size": "1G",
         "pages": [],
         "boot": "auto",
+        "release_unplanned": False,
     },
     "dpdk": {
         "devices": [],
@@ -111,6 +112,12 @@ DEFAULTS: Dict[str, Any] = {
         "iommu": "auto",
     },
     "sysctl": {},
+    "housekeeping": {
+        "irqbalance": "banned",
+        "irq_policy": "intersect",
+        "rps_include": ["*"],
+        "rps_exclude": ["lo"],
+    },
     "latency_gate": {
         "enabled": True,
         "tool": "oslat",
@@ -149,10 +156,14 @@ EPB = ("performance", "balance-performance", "normal", "balance-power", "power")
 THP = ("never", "madvise", "always")
 KERNEL_IOMMU = ("auto", "on", "off")
 LATENCY_TOOLS = ("oslat", "cyclictest")
+IRQBALANCE = ("banned", "disabled")
+IRQ_POLICIES = ("intersect", "replace")
 
 _PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
 _PCI_ID_RE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
 _IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
+# An interface name pattern (fnmatch): what a name may hold, plus * ? [ ].
+_IFPATTERN_RE = re.compile(r"^[^\s/:'\"]{1,15}$")
 _SIZE_RE = re.compile(r"^([0-9]+)\s*(k|K|kB|KB|KiB|M|MB|Mi|MiB|G|GB|Gi|GiB)$")
 _QUANTITY_RE = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _SYSCTL_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$")
@@ -379,6 +390,7 @@ def check_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[str]
     _power(chk, top.get("power"), out["power"])
     _kernel(chk, top.get("kernel"), out["kernel"])
     _sysctl(chk, top.get("sysctl"), out)
+    _housekeeping(chk, top.get("housekeeping"), out["housekeeping"])
     _latency_gate(chk, top.get("latency_gate"), out["latency_gate"])
 
     for path, _ in chk.errors:
@@ -475,6 +487,8 @@ def _hugepages(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
             chk.fail(path, str(exc))
     if "boot" in sec:
         out["boot"] = chk.choice(sec["boot"], chk.path("hugepages", "boot"), HUGEPAGE_BOOT)
+    if "release_unplanned" in sec:
+        out["release_unplanned"] = chk.boolean(sec["release_unplanned"], chk.path("hugepages", "release_unplanned"))
     if "pages" in sec:
         path = chk.path("hugepages", "pages")
         pages = sec["pages"]
@@ -701,6 +715,36 @@ def _sysctl(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
             continue
         result[key] = text
     out["sysctl"] = dict(sorted(result.items()))
+
+
+def _housekeeping(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
+    sec = chk.mapping(raw, chk.path("housekeeping"), out.keys())
+    if "irqbalance" in sec:
+        out["irqbalance"] = chk.choice(sec["irqbalance"], chk.path("housekeeping", "irqbalance"), IRQBALANCE)
+    if "irq_policy" in sec:
+        out["irq_policy"] = chk.choice(sec["irq_policy"], chk.path("housekeeping", "irq_policy"), IRQ_POLICIES)
+    for key in ("rps_include", "rps_exclude"):
+        if key not in sec:
+            continue
+        path = chk.path("housekeeping", key)
+        value = sec[key]
+        if value is None:
+            value = []
+        if not isinstance(value, list):
+            chk.fail(path, "must be a list of interface name patterns, got %s" % _describe(value))
+            continue
+        patterns = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not _IFPATTERN_RE.match(item):
+                chk.fail(
+                    "%s[%d]" % (path, index),
+                    "must be an interface name or fnmatch pattern (at most 15 characters, "
+                    "no space, slash, colon or quote), got %s" % _describe(item),
+                )
+                continue
+            if item not in patterns:
+                patterns.append(item)
+        out[key] = patterns
 
 
 def _latency_gate(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:

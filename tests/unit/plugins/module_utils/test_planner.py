@@ -404,7 +404,48 @@ def test_irq_plan(shape_topology):
         "housekeeping_cpus": "0-1,32-33",
         "irqbalance_banned_cpulist": "2-31,34-63",
         "irqbalance_banned_mask": "fffffffc,fffffffc",
+        "irqbalance": "banned",
+        "policy": "intersect",
     }
+
+
+# ------------------------------------------------------------ runtime state
+def test_runtime_is_the_applier_configuration_of_the_plan(shape_topology):
+    p = plan({}, shape_topology("xeon2s"))
+    rt = p["runtime"]
+    reserved = p["cpu"]["reserved"]
+    assert rt["irq"] == {"default_cpus": reserved, "cpus": reserved, "policy": "intersect"}
+    assert rt["workqueue"] == {"cpus": reserved}
+    assert rt["rps"] == {"cpus": reserved, "include": ["*"], "exclude": ["lo"]}
+    assert rt["sysctl"] == p["sysctl"]
+    assert rt["thp"] == p["thp"] == {"enabled": "never", "defrag": "never"}
+    assert rt["hugepages"] == {"pools": p["hugepages"], "release_unplanned": False, "reclaim": True}
+    assert rt["cpufreq"] == {"governor": "performance", "cpus": p["power"]["cpus"]}
+    assert rt["cpuidle"] == {"cpus": p["cpu"]["isolated"], "max_cstate": 1, "poll_only": False}
+    assert rt["energy_perf_bias"] == {"value": "performance", "cpus": p["power"]["cpus"]}
+    assert rt["dpdk"] == {"devices": [], "noiommu": False}
+
+
+def test_runtime_leaves_out_what_the_plan_leaves_to_the_machine(shape_topology):
+    p = plan(
+        {"power": {"governor": None, "max_cstate": None, "energy_perf_bias": None},
+         "kernel": {"thp": "madvise"},
+         "hugepages": {"release_unplanned": True},
+         "housekeeping": {"irq_policy": "replace", "irqbalance": "disabled",
+                          "rps_include": ["eth*", "eth*"], "rps_exclude": []}},
+        shape_topology("lab"),
+    )
+    rt = p["runtime"]
+    assert "cpufreq" not in rt and "cpuidle" not in rt and "energy_perf_bias" not in rt
+    assert rt["thp"] == {"enabled": "madvise", "defrag": "madvise"}
+    assert rt["hugepages"]["release_unplanned"] is True
+    assert rt["irq"]["policy"] == "replace" and p["irq"]["irqbalance"] == "disabled"
+    assert rt["rps"]["include"] == ["eth*"] and rt["rps"]["exclude"] == []
+
+
+def test_runtime_idle_poll_alone_plans_cpuidle(shape_topology):
+    p = plan({"power": {"max_cstate": None, "idle_poll": True}}, shape_topology("lab"))
+    assert p["runtime"]["cpuidle"] == {"cpus": p["cpu"]["isolated"], "max_cstate": None, "poll_only": True}
 
 
 # ------------------------------------------------------------ determinism

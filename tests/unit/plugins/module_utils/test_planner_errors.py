@@ -509,3 +509,25 @@ def test_topology_rules_report_together(lab):
         "hft_profile.hugepages.pages[0].node",
         "hft_profile.dpdk.devices[0].pci",
     }
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("irqbalance", "off", "must be one of banned, disabled"),
+    ("irq_policy", "all", "must be one of intersect, replace"),
+    ("rps_include", "eth0", "must be a list of interface name patterns"),
+    ("rps_exclude", ["eth 0"], "must be an interface name or fnmatch pattern"),
+    ("rps_include", ["../x"], "must be an interface name or fnmatch pattern"),
+])
+def test_housekeeping_choices_are_checked(lab, field, value, reason):
+    with pytest.raises(ProfileError) as err:
+        plan({"housekeeping": {field: value}}, lab)
+    assert len(err.value.errors) == 1
+    path, text = err.value.errors[0]
+    assert path.startswith("hft_profile.housekeeping." + field)
+    assert reason in text
+
+
+def test_release_unplanned_is_a_boolean(lab):
+    with pytest.raises(ProfileError) as err:
+        plan({"hugepages": {"release_unplanned": "yes"}}, lab)
+    assert err.value.errors == [("hft_profile.hugepages.release_unplanned", "must be true or false, got str 'yes'")]

@@ -153,7 +153,9 @@ def test_runs_as_a_program_with_only_the_standard_library(tmp_path):
     # -I: isolated mode, no site-packages, no PYTHON* variables, no user site.
     spec = fakesys.load_spec("lab-vm")
     root = fakesys.build_tree(tmp_path / "root", spec)
-    argv = [sys.executable, "-I", str(fakesys.APPLIER), "--config-json",
+    # Laid out as the housekeeping role installs it on a node, outside the checkout.
+    launcher = fakesys.install_applier(tmp_path / "usr-local")
+    argv = [sys.executable, "-I", str(launcher), "--config-json",
             json.dumps({"workqueue": {"cpus": RESERVED}}), "--root", str(root)]
     check = subprocess.run(argv + ["--check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert check.returncode == 2, check.stderr

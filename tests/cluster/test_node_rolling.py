@@ -6,10 +6,11 @@ given back) and the no-op run (nothing changed, never cordoned). Here:
 
 * drift.yml reports settings changed by hand and exits non-zero;
 * a run over two nodes whose first one fails (a setting broken by hand, then an
-  impossibly low latency limit) stops there: that node stays cordoned with the
-  reason in its annotation, and the second node is never reached. The second
-  node is a kwok node of the lab cluster; its SSH side is the same lab VM, so
-  the preflight of both reads a real topology;
+  impossibly low latency limit: the lab profile with latency_gate.max_us 1)
+  stops there: that node stays cordoned with the reason in its annotation, and
+  the second node is never reached. The second node is a kwok node of the lab
+  cluster; its SSH side is the same lab VM, so the preflight of both reads a
+  real topology;
 * the next good run takes the failed node through verify and the gate again
   (no reboot: nothing in its boot state differs) and gives it back. It runs with
   `--tags verify,latency_gate` (re-check and give back, no tuning task), as an
@@ -31,6 +32,7 @@ import yaml
 
 from conftest import REPO, boots, node_object, node_ready, run_playbook, run_tune, task_section, wait_until
 
+GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
 ANNOTATION = "hft.bot4.io/tuning"
 SYSCTL = "/proc/sys/kernel/numa_balancing"
 WORKQUEUE = "/sys/devices/virtual/workqueue/cpumask"
@@ -89,8 +91,10 @@ def test_failed_node_stops_the_run_and_stays_cordoned(joined_vm, tuned, fleet_in
     vm = joined_vm
     before = boots(vm)
     next_before = node_object(vm, fleet_inventory["next"])
-    run = run_tune(vm, "failed-gate", "-e", "latency_gate_max_us=1",
-                   inventory=fleet_inventory["path"], expect_rc=2)
+    # The gate's limit is the profile's: the lab profile with latency_gate.max_us 1.
+    profile = yaml.safe_load(GROUP_VARS.read_text())["hft_profile"]
+    profile.setdefault("latency_gate", {})["max_us"] = 1
+    run = run_tune(vm, "failed-gate", profile=profile, inventory=fleet_inventory["path"], expect_rc=2)
     out = run["stdout"]
     assert "latency gate failed" in out, out[-3000:]
     # The node was cordoned for its turn and repaired before the gate failed.

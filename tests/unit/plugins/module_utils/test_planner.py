@@ -6,8 +6,10 @@
 import copy
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 import sysfs_builder
 SHAPE_NAMES = sorted(sysfs_builder.SHAPES)
@@ -307,6 +309,15 @@ def test_lab_profile_hands_the_e1000e_on_node_1_to_vfio_and_isolates_cpus_there(
     assert {"node": 1, "cpus": "6-7"} in p["cpu"]["isolated_by_node"]
     assert p["cpu"]["isolated_preferred"][:2] == [6, 7]  # the NIC's node first
     assert not [w for w in p["warnings"] if "NUMA node" in w]
+
+
+def test_lab_inventory_profile_is_valid_and_sets_the_gate(shape_topology):
+    """The lab inventory's whole hft_profile plans on the lab shape; the gate's settings are the profile's."""
+    group_vars = Path(__file__).resolve().parents[4] / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
+    profile = yaml.safe_load(group_vars.read_text())["hft_profile"]
+    p = plan(profile, shape_topology("lab"))
+    assert p["latency_gate"] == {"enabled": True, "tool": "oslat", "duration_s": 5, "max_us": 1000000,
+                                 "cpus": p["cpu"]["isolated"]}
 
 
 def test_nic_node_without_isolated_cpus_is_refused_when_required(shape_topology):

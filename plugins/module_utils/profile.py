@@ -756,7 +756,7 @@ def _latency_gate(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     if "duration_s" in sec:
         out["duration_s"] = chk.integer(sec["duration_s"], chk.path("latency_gate", "duration_s"), 1, 86400)
     if "max_us" in sec:
-        out["max_us"] = chk.integer(sec["max_us"], chk.path("latency_gate", "max_us"), 1, 1000000)
+        out["max_us"] = chk.integer(sec["max_us"], chk.path("latency_gate", "max_us"), 1, 60000000)
     if "cpus" in sec:
         out["cpus"] = chk.cpulist_or_auto(sec["cpus"], chk.path("latency_gate", "cpus"))
 

@@ -671,8 +671,14 @@ def _cpu_vendor(cpuinfo: str) -> str:
 
 
 def _default_route_interfaces(reader: _Reader) -> List[str]:
+    return default_route_names(reader.text("proc/net/route") or "", reader.text("proc/net/ipv6_route") or "")
+
+
+def default_route_names(route: str, ipv6_route: str) -> List[str]:
+    """Interfaces that carry a usable default route, from the text of
+    /proc/net/route and /proc/net/ipv6_route (pure; the node applier uses it too)."""
     names = set()
-    for line in (reader.text("proc/net/route") or "").splitlines()[1:]:
+    for line in route.splitlines()[1:]:
         cols = line.split()
         if len(cols) < 8:
             continue
@@ -682,7 +688,7 @@ def _default_route_interfaces(reader: _Reader) -> List[str]:
             continue
         if cols[1] == "00000000" and cols[7] == "00000000" and flags & _RTF_UP:
             names.add(cols[0])
-    for line in (reader.text("proc/net/ipv6_route") or "").splitlines():
+    for line in ipv6_route.splitlines():
         cols = line.split()
         if len(cols) < 10:
             continue

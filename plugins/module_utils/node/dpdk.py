@@ -16,6 +16,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     ConfigError,
     check_keys,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.topology import default_route_names
 
 
 # ----------------------------------------------------------------------- dpdk
@@ -87,27 +88,7 @@ def _pci_device(ctx, pci):
 def _default_route_netdevs(ctx):
     """Interfaces that carry a default route, with every device below them
     (bond slaves, bridge ports, VLAN parents: their lower_* links)."""
-    names = set()
-    for line in (ctx.read("/proc/net/route") or "").splitlines()[1:]:
-        cols = line.split()
-        if len(cols) < 8:
-            continue
-        try:
-            flags = int(cols[3], 16)
-        except ValueError:
-            continue
-        if cols[1] == "00000000" and cols[7] == "00000000" and flags & 0x0001:  # RTF_UP
-            names.add(cols[0])
-    for line in (ctx.read("/proc/net/ipv6_route") or "").splitlines():
-        cols = line.split()
-        if len(cols) < 10:
-            continue
-        try:
-            flags = int(cols[8], 16)
-        except ValueError:
-            continue
-        if cols[0] == "0" * 32 and cols[1] == "00" and flags & 0x0001 and not flags & 0x0200 and cols[9] != "lo":
-            names.add(cols[9])
+    names = default_route_names(ctx.read("/proc/net/route") or "", ctx.read("/proc/net/ipv6_route") or "")
     result = set()
     todo = sorted(names)
     while todo:

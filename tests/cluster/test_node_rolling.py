@@ -29,7 +29,8 @@ import re
 import pytest
 import yaml
 
-from conftest import REPO, boots, node_object, node_ready, run_playbook, run_tune, task_section, wait_until
+from conftest import (CORDON_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, run_playbook, run_tune,
+                      task_section, wait_until)
 
 ANNOTATION = "hft.bot4.io/tuning"
 SYSCTL = "/proc/sys/kernel/numa_balancing"
@@ -94,7 +95,7 @@ def test_failed_node_stops_the_run_and_stays_cordoned(joined_vm, tuned, fleet_in
     out = run["stdout"]
     assert "latency gate failed" in out, out[-3000:]
     # The node was cordoned for its turn and repaired before the gate failed.
-    assert "changed:" in task_section(out, "Cordon the node and record why")
+    assert "changed:" in task_section(out, CORDON_TASK)
     assert vm.ssh(f"cat {SYSCTL}").strip() == "0"
     assert boots(vm) == before, "a sysctl and the workqueue mask need no reboot"
     now = node_object(vm)
@@ -123,7 +124,7 @@ def test_next_good_run_gives_the_failed_node_back(joined_vm, tuned):
     ran = re.findall(r"^TASK \[bot4\.hft\.(housekeeping|cpu_power|dpdk) : (.*?)\] \*", out, re.M)
     applied = [f"{role}: {task}" for role, task in ran if not ALWAYS_TAGGED.match(task)]
     assert ran and not applied, f"tuning tasks ran with --tags verify,latency_gate: {applied}"
-    for task in ("Cordon the node and record why", "Uncordon the node and clear the annotation"):
+    for task in (CORDON_TASK, UNCORDON_TASK):
         assert "changed:" in task_section(out, task), task
     assert "TASK [bot4.hft.verify : " in out.split("TASK [Wait for the node to be Ready", 1)[1]
     assert boots(vm) == before

@@ -337,6 +337,13 @@ def slowest_tasks(junit_dir: Path, count: int = 6) -> str:
     return "; ".join(f"{name[:70]} {t:.0f}s" for t, name in times[:count]) or "none recorded"
 
 
+# The cordon, drain and uncordon of a tuning run, as ansible-playbook prints
+# them: tasks of the bot4.hft.node_drain role that tune_nodes.yml imports.
+CORDON_TASK = "bot4.hft.node_drain : Cordon the node and record why"
+DRAIN_TASK = "bot4.hft.node_drain : Drain the node"
+UNCORDON_TASK = "bot4.hft.node_drain : Uncordon the node and clear the annotation"
+
+
 def task_section(stdout: str, task: str) -> str:
     """The output of the first task whose name starts with `task` in an ansible-playbook log."""
     assert f"TASK [{task}" in stdout, f"no task {task!r} in the run"

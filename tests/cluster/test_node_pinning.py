@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import (PROBE_IMAGE, REPO, TAINT, boots, labctl, node_object, node_ready, run_node_suite,
-                      run_tune, task_section, wait_until)
+from conftest import (CORDON_TASK, DRAIN_TASK, PROBE_IMAGE, REPO, TAINT, UNCORDON_TASK, boots, labctl, node_object,
+                      node_ready, run_node_suite, run_tune, task_section, wait_until)
 
 E1000E = ("0x8086", "0x10d3")  # the lab VM's data NIC, on NUMA node 1
 GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
@@ -86,10 +86,10 @@ def test_tuning_rebooted_once_and_bound_the_nic(joined_vm, tuned, topology):
     assert tuned["boots"] == 1, "the tuning run must reboot the node exactly once"
     # A node that changes is cordoned (with the reason) and drained for its turn
     # only, and given back after verify and the latency gate.
-    for task in ("Cordon the node and record why", "Uncordon the node and clear the annotation"):
+    for task in (CORDON_TASK, UNCORDON_TASK):
         assert "changed:" in task_section(tuned["stdout"], task), task
     # (A drain that evicts nothing reports ok.)
-    assert "skipping:" not in task_section(tuned["stdout"], "Drain the node")
+    assert "skipping:" not in task_section(tuned["stdout"], DRAIN_TASK)
     assert "TASK [bot4.hft.latency_gate : " in tuned["stdout"]
     now = node_object(joined_vm)
     assert not now["spec"].get("unschedulable")
@@ -271,8 +271,7 @@ def test_second_reboot_keeps_binding_and_policies(joined_vm, tuned, topology):
     if len(fast) == 1 or "skipping:" not in fast[0]:
         assert len(fast) == 1, f"tasks ran after the fast path: {TASK_NAME.findall(fast[1])}"
     else:
-        for task in ("Cordon the node and record why", "Drain the node",
-                     "Uncordon the node and clear the annotation"):
+        for task in (CORDON_TASK, DRAIN_TASK, UNCORDON_TASK):
             assert "skipping:" in task_section(run["stdout"], task), task
     assert kubelet_state(vm)["MainPID"] == pid
     assert boots(vm) == before + 1

@@ -30,7 +30,8 @@ import re
 import pytest
 import yaml
 
-from conftest import REPO, boots, node_object, node_ready, run_playbook, run_tune, task_section, wait_until
+from conftest import (CORDON_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, run_playbook, run_tune,
+                      task_section, wait_until)
 
 GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
 ANNOTATION = "hft.bot4.io/tuning"
@@ -98,7 +99,7 @@ def test_failed_node_stops_the_run_and_stays_cordoned(joined_vm, tuned, fleet_in
     out = run["stdout"]
     assert "latency gate failed" in out, out[-3000:]
     # The node was cordoned for its turn and repaired before the gate failed.
-    assert "changed:" in task_section(out, "Cordon the node and record why")
+    assert "changed:" in task_section(out, CORDON_TASK)
     assert vm.ssh(f"cat {SYSCTL}").strip() == "0"
     assert boots(vm) == before, "a sysctl and the workqueue mask need no reboot"
     now = node_object(vm)
@@ -127,7 +128,7 @@ def test_next_good_run_gives_the_failed_node_back(joined_vm, tuned):
     ran = re.findall(r"^TASK \[bot4\.hft\.(housekeeping|cpu_power|dpdk) : (.*?)\] \*", out, re.M)
     applied = [f"{role}: {task}" for role, task in ran if not ALWAYS_TAGGED.match(task)]
     assert ran and not applied, f"tuning tasks ran with --tags verify,latency_gate: {applied}"
-    for task in ("Cordon the node and record why", "Uncordon the node and clear the annotation"):
+    for task in (CORDON_TASK, UNCORDON_TASK):
         assert "changed:" in task_section(out, task), task
     assert "TASK [bot4.hft.verify : " in out.split("TASK [Wait for the node to be Ready", 1)[1]
     assert boots(vm) == before

@@ -19,8 +19,8 @@ import json
 import pytest
 import yaml
 
-from conftest import (REPO, boots, node_object, node_ready, node_suite_scratch, run_node_suite, run_playbook,
-                      run_tune, task_section, wait_until)
+from conftest import (CORDON_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, node_suite_scratch,
+                      run_node_suite, run_playbook, run_tune, task_section, wait_until)
 
 # The node suite's profile helpers (the same change as molecule's side_effect).
 _spec = importlib.util.spec_from_file_location("bot4_node_profiles", REPO / "molecule" / "node" / "tests" / "profiles.py")
@@ -52,7 +52,7 @@ def test_profile_change_reboots_once_and_gives_the_node_back(joined_vm, changed)
     assert run["recap"]["failed"] == 0 and run["recap"]["changed"] > 0
     assert ids["boots_after"] - ids["boots_before"] == 1, ids
     assert ids["after"] != ids["before"], ids
-    for task in ("Cordon the node and record why", "Uncordon the node and clear the annotation"):
+    for task in (CORDON_TASK, UNCORDON_TASK):
         assert "changed:" in task_section(run["stdout"], task), task
     now = node_object(vm)
     assert not now["spec"].get("unschedulable")

@@ -5,7 +5,7 @@ Boots a fresh lab VM (lab/labctl.py, its own lab name), then runs
 playbooks/tune_nodes.yml with the lab's node group profile
 (inventories/lab/group_vars) twice and prints, for the node:
 
-  first converge     wall time, changed tasks on the node, reboots
+  first converge     wall time, tasks run and changed on the node, reboots
   no-op re-run       wall time, changed tasks (must be 0), reboots (must be 0)
   drift check        wall time of playbooks/drift.yml on the tuned node (exit 0)
   changed tuning     wall time, changed tasks and reboots (1) of a run with the
@@ -38,8 +38,25 @@ def boots(lab_name):
     return json.loads(labctl("status", "--name", lab_name))["nodes"][0]["boots"]
 
 
+def machine(lab_name):
+    """The host and the lab VM the figures were measured on."""
+    model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        mem_kb = int(handle.readline().split()[1])
+    status = json.loads(labctl("status", "--name", lab_name))
+    return {"host": {"cpu": model, "cpus": os.cpu_count(), "memory_gib": round(mem_kb / 1048576, 1),
+                     "kernel": os.uname().release},
+            "vm": {"accel": status.get("accel"), "hardware": status.get("hardware"),
+                   "image": status.get("image")}}
+
+
 def run_playbook(inventory_dir, log_path, playbook="tune_nodes.yml", extra=()):
-    """Run a playbook; return (seconds, changed tasks per host)."""
+    """Run a playbook; return (seconds, the recap's counts per host)."""
     # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
@@ -57,7 +74,7 @@ def run_playbook(inventory_dir, log_path, playbook="tune_nodes.yml", extra=()):
     if proc.returncode != 0:
         raise SystemExit(f"{playbook} failed (rc {proc.returncode}); see {log_path}")
     report = json.loads(proc.stdout)
-    return seconds, {host: stats["changed"] for host, stats in report["stats"].items()}
+    return seconds, report["stats"]
 
 
 def changed_profile():
@@ -99,6 +116,7 @@ def main():
         labctl("up", "--name", args.lab_name, "--nodes", "1",
                "--inventory", os.path.join(inventory_dir, "hosts.yml"))
         figures["boot_to_ssh_s"] = round(time.monotonic() - started, 1)
+        figures["machine"] = machine(args.lab_name)
         change = os.path.join(state, "bench-profile-change.json")
         with open(change, "w", encoding="utf-8") as handle:
             json.dump({"hft_profile": changed_profile()}, handle)
@@ -109,13 +127,19 @@ def main():
                 ("changed_tuning", "changed tuning", "tune_nodes.yml", ("-e", "@" + change))]
         for key, label, playbook, extra in runs:
             before = boots(args.lab_name)
-            seconds, changed = run_playbook(inventory_dir, os.path.join(state, f"bench-{key}.log"),
-                                            playbook, extra)
-            # On the node only: drift.yml's report files are written on the controller.
+            seconds, stats = run_playbook(inventory_dir, os.path.join(state, f"bench-{key}.log"),
+                                          playbook, extra)
+            # The node's own recap only: drift.yml's report files are written on
+            # the controller (localhost). Tasks run = ok (changed ones included)
+            # + failed; skipped tasks are counted apart.
+            node = [s for host, s in stats.items() if host != "localhost"]
             figures[key] = {"seconds": round(seconds, 1),
-                            "changed_tasks": sum(n for host, n in changed.items() if host != "localhost"),
+                            "changed_tasks": sum(s["changed"] for s in node),
+                            "tasks_run": sum(s["ok"] + s["failures"] for s in node),
+                            "tasks_skipped": sum(s["skipped"] for s in node),
                             "reboots": boots(args.lab_name) - before}
-            print(f"{label:16s} {seconds:8.1f} s  changed tasks {figures[key]['changed_tasks']:3d}  "
+            print(f"{label:16s} {seconds:8.1f} s  tasks run {figures[key]['tasks_run']:4d} "
+                  f"(skipped {figures[key]['tasks_skipped']:4d})  changed {figures[key]['changed_tasks']:3d}  "
                   f"reboots {figures[key]['reboots']}", flush=True)
     finally:
         if not args.keep:

@@ -79,7 +79,7 @@ def test_errors_are_filter_errors(call, fragment):
 
 def test_every_filter_has_documentation():
     names = set(mod.FilterModule().filters())
-    docs = {p.stem for p in FILTER_DIR.glob("*.yml")}
+    docs = {p.stem for p in FILTER_DIR.glob("cpulist*.yml")}
     assert names == docs
     for name in names:
         data = yaml.safe_load((FILTER_DIR / (name + ".yml")).read_text())

@@ -1,0 +1,30 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""node_differences: a node's plan against the state bot4.hft.node_state_info
+read (plugins/module_utils/verify.py).  Documentation in node_differences.yml."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.bot4.hft.plugins.module_utils.verify import PARTS, verify
+
+
+def node_differences(plan, state, parts=PARTS, bootloader=(), kubelet=()):
+    """[{area, item, expected, actual}, ...]; empty when the node is in its plan."""
+    if not isinstance(plan, dict) or not isinstance(state, dict):
+        raise AnsibleFilterError("node_differences: the input is the plan (a mapping) and the argument "
+                                 "the state node_state_info returned (a mapping)")
+    try:
+        return verify(plan, state, parts=list(parts), bootloader=list(bootloader or ()),
+                      kubelet=list(kubelet or ()))
+    except (KeyError, ValueError) as exc:
+        raise AnsibleFilterError("node_differences: %s" % exc)
+
+
+class FilterModule:
+    """bot4.hft node verification filter."""
+
+    def filters(self):
+        return {"node_differences": node_differences}

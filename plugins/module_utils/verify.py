@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""verify(plan, state) -> differences: the node's live state against its plan.
+
+A pure function (no I/O): ``state`` is what bot4.hft.node_state_info read on
+the node in one pass.  Each difference is an item ``{area, item, expected,
+actual}``; no item means the node is in its plan.  The verify role, drift.yml
+and the tuning run's fast path all use it (through the filter
+bot4.hft.node_differences), and the unit tests run it on recorded states.
+
+Parts (each can be left out with ``parts``):
+
+  kernel    /proc/cmdline against the planned arguments (every owned key the
+            plan does not give must be absent), the kernel's isolated and
+            nohz_full sets, and what the bootloader would change (the
+            kernel_cmdline module's actions, passed in as ``bootloader``)
+  runtime   the applier and its boot unit installed, its configuration equal to
+            the plan's runtime sections, and nothing the applier would change
+  affinity  PID 1, the confined slices' cpusets and every user-space process
+            outside the kubelet's pods on the reserved CPUs
+  kubelet   differences the kubelet role found (passed in as ``kubelet``)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist
+from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
+    missing_and_unexpected,
+    owned_keys_for,
+    parse_token,
+)
+
+PARTS = ("kernel", "runtime", "affinity", "kubelet")
+# How many stray processes are listed one by one (the rest are counted).
+MAX_STRAYS = 10
+APPLIER = "/usr/local/sbin/bot4-hft-runtime"
+UNIT = "bot4-hft-runtime.service"
+CONFIG_DIR = "/etc/bot4-hft/runtime.d"
+
+
+def _item(area: str, item: str, expected: Any, actual: Any) -> Dict[str, Any]:
+    return {"area": area, "item": item, "expected": expected, "actual": actual}
+
+
+def _cpus(text: Optional[str]) -> List[int]:
+    try:
+        return parse_cpulist(text or "")
+    except ValueError:
+        return [-1]  # unreadable: never equal to a planned set
+
+
+def _arg_value(tokens: Sequence[str], key: str) -> Optional[str]:
+    """The value of the last ``key=`` token (the one the kernel uses)."""
+    value = None
+    for token in tokens:
+        name, val = parse_token(token)
+        if name == key and val is not None:
+            value = val
+    return value
+
+
+def _kernel(plan: Dict[str, Any], state: Dict[str, Any], bootloader: Iterable[str]) -> List[Dict[str, Any]]:
+    items = [_item("kernel args", "bootloader configuration", "the planned arguments", action)
+             for action in bootloader]
+    cmdline = state.get("cmdline") or []
+    owned = owned_keys_for(plan["kernel_args"], plan["kernel_arg_keys"])
+    missing, unexpected = missing_and_unexpected(cmdline, plan["kernel_args"], owned)
+    items += [_item("kernel args", arg, "in /proc/cmdline", "missing") for arg in missing]
+    items += [_item("kernel args", arg, "not in /proc/cmdline", "present") for arg in unexpected]
+    static = plan["cpu"].get("isolation", "static") == "static"
+    want = plan["cpu"]["isolated"] if static else ""
+    if _cpus(want) != _cpus(state.get("isolated")):
+        items.append(_item("isolated set", "/sys/devices/system/cpu/isolated", want, state.get("isolated")))
+    nohz = _arg_value(plan["kernel_args"], "nohz_full") or ""
+    if _cpus(nohz) != _cpus(state.get("nohz_full")):
+        items.append(_item("isolated set", "/sys/devices/system/cpu/nohz_full", nohz, state.get("nohz_full")))
+    return items
+
+
+def _runtime(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    runtime = state.get("runtime") or {}
+    items = []
+    # A configuration that cannot be read is there, but gives no report.
+    if not runtime.get("installed") or (runtime.get("config") is None and not runtime.get("error")):
+        items.append(_item("runtime", APPLIER, "installed, with %s" % CONFIG_DIR, "missing"))
+    else:
+        planned = plan.get("runtime") or {}
+        for name, config in sorted((runtime.get("config") or {}).items()):
+            if name in planned and planned[name] != config:
+                items.append(_item("runtime", "%s: section %s" % (CONFIG_DIR, name), planned[name], config))
+        report = runtime.get("report")
+        if report is None:
+            items.append(_item("runtime", "bot4-hft-runtime --check", "a report", runtime.get("error") or ""))
+        else:
+            for name, section in report.get("sections", {}).items():
+                items += [_item(name, change["path"], change["after"], change["before"])
+                          for change in section.get("changes", [])]
+                items += [_item(name, "error", "none", error) for error in section.get("errors", [])]
+    unit = state.get("unit") or {}
+    if unit.get("UnitFileState") != "enabled":
+        items.append(_item("runtime", UNIT, "enabled", unit.get("UnitFileState") or "missing"))
+    if unit.get("Result") not in ("success", "", None):
+        items.append(_item("runtime", UNIT + " at boot", "success", unit.get("Result")))
+    return items
+
+
+def _affinity(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    affinity = state.get("affinity") or {}
+    reserved_text = plan["cpu"]["reserved"]
+    reserved = _cpus(reserved_text)
+    items = []
+    # systemd puts itself on systemd.cpu_affinity= when the kernel booted with it.
+    pid1_want = _arg_value(state.get("cmdline") or [], "systemd.cpu_affinity") or reserved_text
+    if _cpus(affinity.get("pid1")) != _cpus(pid1_want):
+        items.append(_item("affinity", "PID 1", pid1_want, affinity.get("pid1")))
+    for name, cpus in sorted((affinity.get("slices") or {}).items()):
+        if _cpus(cpus) != reserved:
+            items.append(_item("affinity", "/sys/fs/cgroup/%s/cpuset.cpus.effective" % name, reserved_text, cpus))
+    strays = [p for p in affinity.get("processes") or [] if set(_cpus(p.get("cpus"))) - set(reserved)]
+    for proc in strays[:MAX_STRAYS]:
+        items.append(_item("affinity", "pid %s (%s, %s)" % (proc.get("pid"), proc.get("comm"), proc.get("cgroup")),
+                           reserved_text, proc.get("cpus")))
+    if len(strays) > MAX_STRAYS:
+        items.append(_item("affinity", "%d more processes" % (len(strays) - MAX_STRAYS), reserved_text,
+                           "isolated CPUs allowed"))
+    return items
+
+
+def verify(
+    plan: Dict[str, Any],
+    state: Dict[str, Any],
+    parts: Iterable[str] = PARTS,
+    bootloader: Iterable[str] = (),
+    kubelet: Iterable[Dict[str, Any]] = (),
+) -> List[Dict[str, Any]]:
+    """Every difference between ``plan`` and ``state``, in the order of PARTS."""
+    parts = set(parts)
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise ValueError("unknown verify parts: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(PARTS)))
+    items: List[Dict[str, Any]] = []
+    if "kernel" in parts:
+        items += _kernel(plan, state, bootloader)
+    if "runtime" in parts:
+        items += _runtime(plan, state)
+    if "affinity" in parts:
+        items += _affinity(plan, state)
+    if "kubelet" in parts:
+        items += [_item("kubelet", k["item"], k["expected"], k["actual"]) for k in kubelet]
+    return items

@@ -1,0 +1,33 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""The node_differences filter: documented, and its errors are filter errors."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.bot4.hft.plugins.filter import node_differences as mod
+
+FILTER_DIR = Path(mod.__file__).resolve().parent
+
+
+def test_documented():
+    assert set(mod.FilterModule().filters()) == {"node_differences"}
+    data = yaml.safe_load((FILTER_DIR / "node_differences.yml").read_text())
+    assert data["DOCUMENTATION"]["name"] == "node_differences"
+    assert set(data["DOCUMENTATION"]["options"]) == {"_input", "state", "parts", "bootloader", "kubelet"}
+    assert data["RETURN"]["_value"]["type"] == "list"
+
+
+@pytest.mark.parametrize("plan, state, kwargs, message", [
+    ("plan", {}, {}, "the input is the plan"),
+    ({"cpu": {}}, {}, {"parts": ["kernel"]}, "node_differences: 'kernel_args'"),
+    ({}, {}, {"parts": ["fast"]}, "unknown verify parts: fast"),
+])
+def test_bad_input_is_a_filter_error(plan, state, kwargs, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        mod.node_differences(plan, state, **kwargs)

@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""verify(plan, state): the lab VM's golden plan against states of a tuned lab
+node (tests/unit/fixtures/states), and each class of difference."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.bot4.hft.plugins.module_utils.verify import PARTS, verify
+
+UNIT = Path(__file__).resolve().parents[2]
+PLAN = json.loads((UNIT / "golden" / "lab__lab.json").read_text())
+
+
+def tuned_state():
+    """The state node_state_info reads on a lab node tuned to PLAN."""
+    return {
+        "cmdline": ["BOOT_IMAGE=/boot/vmlinuz-6.1.0-27-amd64", "root=UUID=0a1b", "ro", "console=ttyS0,115200n8"]
+        + PLAN["kernel_args"],
+        "isolated": "2-3,6-7",
+        "nohz_full": "2-3,6-7",
+        "runtime": {
+            "installed": True,
+            "config": copy.deepcopy(PLAN["runtime"]),
+            "report": {"sections": {name: {"changes": [], "errors": [], "notices": []} for name in PLAN["runtime"]}},
+            "error": None,
+        },
+        "unit": {"UnitFileState": "enabled", "Result": "success"},
+        "affinity": {
+            "pid1": "0-1,4-5",
+            "slices": {"system.slice": "0-1,4-5", "user.slice": "0-1,4-5"},
+            "processes": [{"pid": 412, "comm": "sshd", "cpus": "0-1,4-5", "cgroup": "/system.slice/ssh.service"}],
+        },
+    }
+
+
+def areas(items):
+    return [(i["area"], i["item"]) for i in items]
+
+
+def test_a_node_in_its_plan_has_no_difference():
+    assert verify(PLAN, tuned_state()) == []
+
+
+def test_an_untuned_node_differs_in_every_part():
+    state = {"cmdline": ["BOOT_IMAGE=/boot/vmlinuz", "ro", "quiet"], "isolated": "", "nohz_full": "",
+             "runtime": {"installed": False, "config": None, "report": None, "error": None},
+             "unit": {"UnitFileState": "", "Result": ""},
+             "affinity": {"pid1": "0-7", "slices": {"system.slice": "0-7"}, "processes": []}}
+    items = verify(PLAN, state, bootloader=["write /etc/default/grub.d/90-bot4-hft.cfg"])
+    got = areas(items)
+    assert ("kernel args", "bootloader configuration") in got
+    assert ("kernel args", "nohz_full=2-3,6-7") in got
+    assert ("isolated set", "/sys/devices/system/cpu/isolated") in got
+    assert ("isolated set", "/sys/devices/system/cpu/nohz_full") in got
+    assert ("runtime", "/usr/local/sbin/bot4-hft-runtime") in got
+    assert ("runtime", "bot4-hft-runtime.service") in got
+    assert ("affinity", "PID 1") in got
+    assert ("affinity", "/sys/fs/cgroup/system.slice/cpuset.cpus.effective") in got
+    # every item carries what was expected and what was found
+    assert all(set(i) == {"area", "item", "expected", "actual"} for i in items)
+
+
+def test_an_owned_argument_the_plan_does_not_give_is_named():
+    state = tuned_state()
+    state["cmdline"].append("nosmt")
+    assert verify(PLAN, state) == [{"area": "kernel args", "item": "nosmt", "expected": "not in /proc/cmdline",
+                                    "actual": "present"}]
+
+
+def test_an_argument_with_another_value_is_missing_and_present():
+    state = tuned_state()
+    state["cmdline"] = [t if not t.startswith("nohz_full=") else "nohz_full=3,7" for t in state["cmdline"]]
+    state["nohz_full"] = "3,7"
+    items = verify(PLAN, state)
+    assert ("kernel args", "nohz_full=2-3,6-7") in areas(items)
+    assert ("kernel args", "nohz_full=3,7") in areas(items)
+    assert {"area": "isolated set", "item": "/sys/devices/system/cpu/nohz_full", "expected": "2-3,6-7",
+            "actual": "3,7"} in items
+
+
+def test_quoting_and_order_of_the_running_command_line_do_not_count():
+    state = tuned_state()
+    state["cmdline"] = list(reversed(state["cmdline"]))
+    state["cmdline"] = ['"%s"' % t if t.startswith("isolcpus=") else t for t in state["cmdline"]]
+    assert verify(PLAN, state, parts=["kernel"]) == []
+
+
+def test_balanced_isolation_expects_no_isolated_set():
+    plan = copy.deepcopy(PLAN)
+    plan["cpu"]["isolation"] = "balanced"
+    state = tuned_state()
+    assert areas(verify(plan, state, parts=["kernel"])) == [("isolated set", "/sys/devices/system/cpu/isolated")]
+    state["isolated"] = ""
+    assert verify(plan, state, parts=["kernel"]) == []
+
+
+def test_what_the_applier_would_change_is_named_by_section_and_path():
+    state = tuned_state()
+    state["runtime"]["report"]["sections"]["sysctl"]["changes"] = [
+        {"path": "/proc/sys/kernel/numa_balancing", "before": "1", "after": "0"}]
+    state["runtime"]["report"]["sections"]["hugepages"]["errors"] = ["node 1 1G pages: requested 1, got 0"]
+    assert verify(PLAN, state) == [
+        {"area": "hugepages", "item": "error", "expected": "none", "actual": "node 1 1G pages: requested 1, got 0"},
+        {"area": "sysctl", "item": "/proc/sys/kernel/numa_balancing", "expected": "0", "actual": "1"},
+    ] or verify(PLAN, state) == [
+        {"area": "sysctl", "item": "/proc/sys/kernel/numa_balancing", "expected": "0", "actual": "1"},
+        {"area": "hugepages", "item": "error", "expected": "none", "actual": "node 1 1G pages: requested 1, got 0"},
+    ]
+
+
+def test_an_installed_configuration_that_is_not_the_plan_is_named():
+    state = tuned_state()
+    state["runtime"]["config"]["workqueue"] = {"cpus": "0-7"}
+    assert verify(PLAN, state) == [{"area": "runtime", "item": "/etc/bot4-hft/runtime.d: section workqueue",
+                                    "expected": {"cpus": "0-1,4-5"}, "actual": {"cpus": "0-7"}}]
+
+
+def test_a_section_the_node_does_not_configure_is_not_expected():
+    # a role toggle (e.g. housekeeping_rps_enabled: false) leaves the section out
+    state = tuned_state()
+    del state["runtime"]["config"]["rps"]
+    assert verify(PLAN, state) == []
+
+
+def test_an_unreadable_report_and_a_failed_boot_unit():
+    state = tuned_state()
+    state["runtime"]["report"] = None
+    state["runtime"]["error"] = "50-housekeeping.json is not valid JSON"
+    state["unit"]["Result"] = "exit-code"
+    assert verify(PLAN, state) == [
+        {"area": "runtime", "item": "bot4-hft-runtime --check", "expected": "a report",
+         "actual": "50-housekeeping.json is not valid JSON"},
+        {"area": "runtime", "item": "bot4-hft-runtime.service at boot", "expected": "success", "actual": "exit-code"},
+    ]
+
+
+def test_pid1_follows_the_boot_pin_when_the_kernel_has_one():
+    state = tuned_state()
+    state["cmdline"] = [t for t in state["cmdline"] if not t.startswith("systemd.cpu_affinity=")]
+    state["affinity"]["pid1"] = "0-7"
+    items = verify(PLAN, state, parts=["affinity"])
+    assert items == [{"area": "affinity", "item": "PID 1", "expected": "0-1,4-5", "actual": "0-7"}]
+
+
+def test_stray_processes_are_listed_up_to_ten_then_counted():
+    state = tuned_state()
+    state["affinity"]["processes"] = [
+        {"pid": 1000 + n, "comm": "worker", "cpus": "0-7", "cgroup": "/system.slice/x.service"} for n in range(12)]
+    items = verify(PLAN, state, parts=["affinity"])
+    assert len(items) == 11
+    assert items[0]["item"] == "pid 1000 (worker, /system.slice/x.service)"
+    assert items[-1] == {"area": "affinity", "item": "2 more processes", "expected": "0-1,4-5",
+                         "actual": "isolated CPUs allowed"}
+
+
+def test_kubelet_differences_are_passed_through():
+    kubelet = [{"item": "cpuManagerPolicy", "expected": "static", "actual": "none"}]
+    assert verify(PLAN, tuned_state(), kubelet=kubelet) == [
+        {"area": "kubelet", "item": "cpuManagerPolicy", "expected": "static", "actual": "none"}]
+    assert verify(PLAN, tuned_state(), parts=["kernel", "runtime", "affinity"], kubelet=kubelet) == []
+
+
+def test_parts_limit_the_comparison_and_unknown_parts_are_refused():
+    state = tuned_state()
+    state["isolated"] = ""
+    assert verify(PLAN, state, parts=["runtime", "affinity"]) == []
+    with pytest.raises(ValueError, match="unknown verify parts: kernal"):
+        verify(PLAN, state, parts=["kernal"])
+    assert set(PARTS) == {"kernel", "runtime", "affinity", "kubelet"}

@@ -13,7 +13,8 @@ playbooks/tune_nodes.yml with the lab's node group profile
 
 Reboots are counted from the VM's serial console (one kernel banner per boot),
 independently of what the playbook reports. The VM is destroyed at the end
-unless --keep is given. Figures under QEMU TCG are much slower than bare metal;
+unless --keep is given; each run's JSON report (every task, its duration and
+result) stays in .cache/bench/<lab name>/. Figures under QEMU TCG are much slower than bare metal;
 compare runs on the same host only.
 
     bench/node_tune.py [--lab-name bench-tune] [--keep] [--json FILE]
@@ -110,6 +111,9 @@ def main():
     link = os.path.join(inventory_dir, "group_vars")
     if not os.path.islink(link):
         os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), link)
+    # The playbooks' JSON reports (every task with its duration) outlive the VM.
+    logs = os.path.join(REPO, ".cache", "bench", args.lab_name)
+    os.makedirs(logs, exist_ok=True)
     figures = {"lab_name": args.lab_name}
     try:
         started = time.monotonic()
@@ -127,8 +131,7 @@ def main():
                 ("changed_tuning", "changed tuning", "tune_nodes.yml", ("-e", "@" + change))]
         for key, label, playbook, extra in runs:
             before = boots(args.lab_name)
-            seconds, stats = run_playbook(inventory_dir, os.path.join(state, f"bench-{key}.log"),
-                                          playbook, extra)
+            seconds, stats = run_playbook(inventory_dir, os.path.join(logs, f"{key}.json"), playbook, extra)
             # The node's own recap only: drift.yml's report files are written on
             # the controller (localhost). Tasks run = ok (changed ones included)
             # + failed; skipped tasks are counted apart.

@@ -16,6 +16,7 @@ Only the Python standard library is used, so it runs on a bare node.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import subprocess
@@ -156,6 +157,36 @@ class Context(object):
         if text is None:
             raise ConfigError("cannot read /sys/devices/system/cpu/online under %s" % self.root)
         return parse_cpulist(text)
+
+    def state_path(self, name):
+        return os.path.join(self.root, self.state_dir.lstrip("/"), name)
+
+    def load_state(self, name, key):
+        """``key`` of the state file ``name`` written during this boot, or None
+        (missing, unreadable, or from an earlier boot: runtime state does not
+        survive a reboot, and neither does what was recorded about it)."""
+        try:
+            with open(self.state_path(name)) as handle:
+                data = json.load(handle)
+        except (IOError, OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("boot_id") != self.boot_id():
+            return None
+        return data.get(key)
+
+    def save_state(self, name, key, value):
+        """Record ``value`` for this boot (written atomically); returns an error text or None."""
+        path = self.state_path(name)
+        try:
+            if not os.path.isdir(os.path.dirname(path)):
+                os.makedirs(os.path.dirname(path), 0o755)
+            tmp = path + ".tmp"
+            with open(tmp, "w") as handle:
+                json.dump({"boot_id": self.boot_id(), key: value}, handle, indent=1, sort_keys=True)
+            os.rename(tmp, path)
+        except (IOError, OSError) as exc:
+            return "cannot record %s in %s: %s" % (key, path, os.strerror(exc.errno or 0))
+        return None
 
     def boot_id(self):
         return self.read("/proc/sys/kernel/random/boot_id") or ""

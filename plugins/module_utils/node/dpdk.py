@@ -8,7 +8,6 @@ check before the first write.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -154,38 +153,13 @@ def _dpdk_config(cfg):
     return devices, noiommu
 
 
-def _dpdk_state_path(ctx):
-    return os.path.join(ctx.root, ctx.state_dir.lstrip("/"), DPDK_STATE_FILE)
-
-
 def _load_dpdk_state(ctx):
     """{pci: {driver, original_driver}} bound by this program during this boot."""
-    try:
-        with open(_dpdk_state_path(ctx)) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("boot_id") != ctx.boot_id():
-        return {}  # bindings do not survive a reboot; neither does what was recorded about them
-    devices = data.get("devices")
+    devices = ctx.load_state(DPDK_STATE_FILE, "devices")
     if not isinstance(devices, dict):
         return {}
     return dict((pci, entry) for pci, entry in devices.items()
                 if _PCI_ADDRESS_RE.match(pci) and isinstance(entry, dict))
-
-
-def _save_dpdk_state(ctx, devices):
-    path = _dpdk_state_path(ctx)
-    try:
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path), 0o755)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump({"boot_id": ctx.boot_id(), "devices": devices}, handle, indent=1, sort_keys=True)
-        os.rename(tmp, path)
-    except (IOError, OSError) as exc:
-        return "cannot record the bindings in %s: %s" % (path, os.strerror(exc.errno or 0))
-    return None
 
 
 def _set_override(sec, pci, before, value):
@@ -432,6 +406,6 @@ def section_dpdk(sec, cfg):
                 new_state[pci] = state[pci]  # still this program's to give back
                 break
     if not ctx.check and new_state != state:
-        problem = _save_dpdk_state(ctx, new_state)
+        problem = ctx.save_state(DPDK_STATE_FILE, "devices", new_state)
         if problem:
             sec.error(problem)

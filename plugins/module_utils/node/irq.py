@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import fnmatch
-import json
 import os
 
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import (
@@ -27,32 +26,12 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
 
 
 # ------------------------------------------------------------------------ irq
-def _managed_cache_path(ctx):
-    return os.path.join(ctx.root, ctx.state_dir.lstrip("/"), "managed-irqs.json")
+MANAGED_STATE_FILE = "managed-irqs.json"
 
 
 def _load_managed(ctx):
-    try:
-        with open(_managed_cache_path(ctx)) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError):
-        return set()
-    if not isinstance(data, dict) or data.get("boot_id") != ctx.boot_id():
-        return set()
-    return set(i for i in data.get("irqs", []) if isinstance(i, int))
-
-
-def _save_managed(ctx, irqs):
-    path = _managed_cache_path(ctx)
-    try:
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path), 0o755)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump({"boot_id": ctx.boot_id(), "irqs": sorted(irqs)}, handle)
-        os.rename(tmp, path)
-    except (IOError, OSError):
-        pass
+    irqs = ctx.load_state(MANAGED_STATE_FILE, "irqs")
+    return set(i for i in irqs if isinstance(i, int)) if isinstance(irqs, list) else set()
 
 
 def section_irq(sec, cfg):
@@ -122,7 +101,7 @@ def section_irq(sec, cfg):
         sec.change(path, text, now)
         moved += 1
     if not ctx.check:
-        _save_managed(ctx, managed)
+        ctx.save_state(MANAGED_STATE_FILE, "irqs", sorted(managed))
     sec.data["irqs_total"] = len(irqs)
     sec.data["irqs_moved"] = moved
     sec.data["managed_skipped"] = len(managed)

@@ -185,7 +185,7 @@ class Context(object):
                 json.dump({"boot_id": self.boot_id(), key: value}, handle, indent=1, sort_keys=True)
             os.rename(tmp, path)
         except (IOError, OSError) as exc:
-            return "cannot record %s in %s: %s" % (key, path, os.strerror(exc.errno or 0))
+            return "cannot write %s: %s" % (path, os.strerror(exc.errno or 0))
         return None
 
     def boot_id(self):

@@ -167,6 +167,22 @@ def test_runs_as_a_program_with_only_the_standard_library(tmp_path):
     assert again.returncode == 0
 
 
+def test_the_installed_command_runs_through_its_own_interpreter_line(tmp_path):
+    # As the verify role and an operator run it: the program itself, whose
+    # "#!/usr/bin/python3 -I" line keeps site-packages (and any other
+    # ansible_collections) out of its imports.
+    spec = fakesys.load_spec("lab-vm")
+    root = fakesys.build_tree(tmp_path / "root", spec)
+    launcher = fakesys.install_applier(tmp_path / "usr-local")
+    assert fakesys.LAUNCHER.read_text().splitlines()[0] == "#!/usr/bin/python3 -I"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(fakesys.REPO / "does-not-exist")}
+    run = subprocess.run([str(launcher), "--check", "--root", str(root), "--config-json",
+                          json.dumps({"workqueue": {"cpus": RESERVED}})],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert run.returncode == 2, run.stderr
+    assert json.loads(run.stdout)["sections"]["workqueue"]["status"] == "would_change"
+
+
 def test_mode_is_required(lab, capsys):
     with pytest.raises(SystemExit) as exc:
         lab.applier.main(["--config-json", "{}"])

@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Kernel command-line filters: the collection's one tokenizer
+(plugins/module_utils/kernel_cmdline.py) for templates and roles.
+Documentation for each filter is in the YAML file of the same name."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
+    kernel_args,
+    normalize,
+    parse_token,
+)
+
+
+def _text(value, name):
+    if not isinstance(value, str):
+        raise AnsibleFilterError("%s: the input is a command line (a string), got %s" % (name, type(value).__name__))
+    return value
+
+
+def cmdline_tokens(value):
+    """'a=1 b="x y" -- init' -> ['a=1', 'b=x y']: the kernel's own arguments,
+    split and unquoted as the kernel does."""
+    return [normalize(token) for token in kernel_args(_text(value, "cmdline_tokens"))]
+
+
+def cmdline_value(value, key, default=""):
+    """The value of the last ``key=`` argument (the one the kernel uses), else ``default``."""
+    found = default
+    for token in kernel_args(_text(value, "cmdline_value")):
+        name, val = parse_token(token)
+        if name == key and val is not None:
+            found = val
+    return found
+
+
+class FilterModule:
+    """bot4.hft kernel command-line filters."""
+
+    def filters(self):
+        return {"cmdline_tokens": cmdline_tokens, "cmdline_value": cmdline_value}

@@ -11,12 +11,23 @@ echo "installed bot4.hft $installed"
 modules=$(ansible-doc -t module -l bot4.hft 2>/dev/null | awk '{print $1}')
 filters=$(ansible-doc -t filter -l bot4.hft 2>/dev/null | awk '{print $1}')
 roles=$(ansible-doc -t role -l bot4.hft 2>/dev/null | awk '/^bot4\.hft\./ {sub(":$", "", $1); print $1}')
-for m in bot4.hft.node_topology_info bot4.hft.node_plan_info; do
+# Every plugin and role of the tree, from the installed copy, with its documentation.
+src=$(cd "$(dirname "$0")/.." && pwd)
+for f in "$src"/plugins/modules/*.py; do
+  m=bot4.hft.$(basename "$f" .py)
   grep -qx "$m" <<<"$modules" || fail "module $m does not resolve"
   ansible-doc -t module "$m" >/dev/null || fail "ansible-doc $m failed"
 done
-grep -qx bot4.hft.cpulist <<<"$filters" || fail "filter bot4.hft.cpulist does not resolve"
-grep -qx bot4.hft.preflight <<<"$roles" || fail "role bot4.hft.preflight does not resolve"
+for f in "$src"/plugins/filter/*.yml; do
+  name=bot4.hft.$(basename "$f" .yml)
+  grep -qx "$name" <<<"$filters" || fail "filter $name does not resolve"
+done
+ansible-doc -t filter $(sed 's/^/bot4.hft./' < <(cd "$src/plugins/filter" && ls *.yml | sed 's/\.yml$//')) >/dev/null \
+  || fail "ansible-doc of the filters failed"
+for d in "$src"/roles/*/; do
+  r=bot4.hft.$(basename "$d")
+  grep -qx "$r" <<<"$roles" || fail "role $r does not resolve"
+done
 
 # A playbook that uses the installed collection by FQCN, on localhost.
 out=$(ansible localhost -i localhost, -c local -m ansible.builtin.debug -a "msg={{ '0-3,8' | bot4.hft.cpulist_expand | bot4.hft.cpulist }}" 2>&1) \

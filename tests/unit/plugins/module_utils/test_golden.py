@@ -54,3 +54,9 @@ def test_golden_plan(shape_topology, shape, profile):
 def test_every_golden_file_is_tested():
     names = {"%s__%s.json" % p for p in PAIRS}
     assert {p.name for p in GOLDEN.glob("*.json")} <= names
+
+
+def test_every_machine_shape_has_a_golden_plan():
+    from sysfs_builder import SHAPES
+
+    assert {shape for shape, _ in PAIRS} == set(SHAPES)

@@ -11,27 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible.module_utils import _internal as _ansible_internal
+from ansible.errors import AnsibleFilterError
 
-# Importing controller code (ansible.errors, which the filter plugin needs)
-# sets ansible-core's process-wide "is_controller" flag, after which
-# AnsibleModule.warn() goes to the display instead of the module result.
-# Remember the flag now and put it back when these tests are done, so that
-# module tests running later in the same process see module behaviour.
-_IS_CONTROLLER_BEFORE = _ansible_internal.is_controller
-
-from ansible.errors import AnsibleFilterError  # noqa: E402
-
-from ansible_collections.bot4.hft.plugins.filter import cpulist as mod  # noqa: E402
+from ansible_collections.bot4.hft.plugins.filter import cpulist as mod
 
 REPO = Path(__file__).resolve().parents[4]
 FILTER_DIR = REPO / "plugins" / "filter"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_module_side_warnings():
-    yield
-    _ansible_internal.is_controller = _IS_CONTROLLER_BEFORE
 
 
 def test_expand():

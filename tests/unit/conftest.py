@@ -1,0 +1,26 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Shared by every unit test.
+
+Importing controller code (ansible.errors, which the filter plugins need)
+sets ansible-core's process-wide ``is_controller`` flag, after which
+AnsibleModule.warn() goes to the display instead of the module's result.
+Test modules are all imported before the first test runs, so a module test
+would see the flag that some filter test's import left behind, depending on
+the order. The flag as it was before any test module was imported is put back
+before every test.
+"""
+
+import pytest
+
+from ansible.module_utils import _internal as _ansible_internal
+
+_IS_CONTROLLER = _ansible_internal.is_controller
+
+
+@pytest.fixture(autouse=True)
+def _module_side_ansible():
+    _ansible_internal.is_controller = _IS_CONTROLLER
+    yield
+    _ansible_internal.is_controller = _IS_CONTROLLER

@@ -150,12 +150,12 @@ def test_invalid_json_names_the_file(lab, capsys, tmp_path):
 
 
 def test_runs_as_a_program_with_only_the_standard_library(tmp_path):
-    # -I: isolated mode, no site-packages, no PYTHON* variables, no user site.
+    # -IS: isolated mode without the site module: no site-packages, no PYTHON* variables.
     spec = fakesys.load_spec("lab-vm")
     root = fakesys.build_tree(tmp_path / "root", spec)
     # Laid out as the housekeeping role installs it on a node, outside the checkout.
     launcher = fakesys.install_applier(tmp_path / "usr-local")
-    argv = [sys.executable, "-I", str(launcher), "--config-json",
+    argv = [sys.executable, "-IS", str(launcher), "--config-json",
             json.dumps({"workqueue": {"cpus": RESERVED}}), "--root", str(root)]
     check = subprocess.run(argv + ["--check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert check.returncode == 2, check.stderr
@@ -169,12 +169,12 @@ def test_runs_as_a_program_with_only_the_standard_library(tmp_path):
 
 def test_the_installed_command_runs_through_its_own_interpreter_line(tmp_path):
     # As the verify role and an operator run it: the program itself, whose
-    # "#!/usr/bin/python3 -I" line keeps site-packages (and any other
+    # "#!/usr/bin/python3 -IS" line keeps site-packages (and any other
     # ansible_collections) out of its imports.
     spec = fakesys.load_spec("lab-vm")
     root = fakesys.build_tree(tmp_path / "root", spec)
     launcher = fakesys.install_applier(tmp_path / "usr-local")
-    assert fakesys.LAUNCHER.read_text().splitlines()[0] == "#!/usr/bin/python3 -I"
+    assert fakesys.LAUNCHER.read_text().splitlines()[0] == "#!/usr/bin/python3 -IS"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(fakesys.REPO / "does-not-exist")}
     run = subprocess.run([str(launcher), "--check", "--root", str(root), "--config-json",
                           json.dumps({"workqueue": {"cpus": RESERVED}})],

@@ -10,9 +10,9 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
+    arg_value,
     kernel_args,
     normalize,
-    parse_token,
 )
 
 
@@ -30,12 +30,7 @@ def cmdline_tokens(value):
 
 def cmdline_value(value, key, default=""):
     """The value of the last ``key=`` argument (the one the kernel uses), else ``default``."""
-    found = default
-    for token in kernel_args(_text(value, "cmdline_value")):
-        name, val = parse_token(token)
-        if name == key and val is not None:
-            found = val
-    return found
+    return arg_value(kernel_args(_text(value, "cmdline_value")), key, default)
 
 
 class FilterModule:

@@ -156,6 +156,16 @@ def kernel_args(text: str) -> List[str]:
     return tokens
 
 
+def arg_value(tokens: Sequence[str], key: str, default: Optional[str] = None) -> Optional[str]:
+    """The value of the last ``key=`` token (the one the kernel uses), else ``default``."""
+    value = default
+    for token in tokens:
+        name, val = parse_token(token)
+        if name == key and val is not None:
+            value = val
+    return value
+
+
 def validate_args(args: Sequence[str]) -> List[str]:
     """Check that each desired argument is one well-formed kernel token; return them.
 

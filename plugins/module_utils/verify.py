@@ -24,13 +24,13 @@ Parts (each can be left out with ``parts``):
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist
 from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
+    arg_value,
     missing_and_unexpected,
     owned_keys_for,
-    parse_token,
 )
 
 PARTS = ("kernel", "runtime", "affinity", "kubelet")
@@ -52,16 +52,6 @@ def _cpus(text: Optional[str]) -> List[int]:
         return [-1]  # unreadable: never equal to a planned set
 
 
-def _arg_value(tokens: Sequence[str], key: str) -> Optional[str]:
-    """The value of the last ``key=`` token (the one the kernel uses)."""
-    value = None
-    for token in tokens:
-        name, val = parse_token(token)
-        if name == key and val is not None:
-            value = val
-    return value
-
-
 def _kernel(plan: Dict[str, Any], state: Dict[str, Any], bootloader: Iterable[str]) -> List[Dict[str, Any]]:
     items = [_item("kernel args", "bootloader configuration", "the planned arguments", action)
              for action in bootloader]
@@ -74,7 +64,7 @@ def _kernel(plan: Dict[str, Any], state: Dict[str, Any], bootloader: Iterable[st
     want = plan["cpu"]["isolated"] if static else ""
     if _cpus(want) != _cpus(state.get("isolated")):
         items.append(_item("isolated set", "/sys/devices/system/cpu/isolated", want, state.get("isolated")))
-    nohz = _arg_value(plan["kernel_args"], "nohz_full") or ""
+    nohz = arg_value(plan["kernel_args"], "nohz_full", "")
     if _cpus(nohz) != _cpus(state.get("nohz_full")):
         items.append(_item("isolated set", "/sys/devices/system/cpu/nohz_full", nohz, state.get("nohz_full")))
     return items
@@ -113,7 +103,7 @@ def _affinity(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any
     reserved = _cpus(reserved_text)
     items = []
     # systemd puts itself on systemd.cpu_affinity= when the kernel booted with it.
-    pid1_want = _arg_value(state.get("cmdline") or [], "systemd.cpu_affinity") or reserved_text
+    pid1_want = arg_value(state.get("cmdline") or [], "systemd.cpu_affinity") or reserved_text
     if _cpus(affinity.get("pid1")) != _cpus(pid1_want):
         items.append(_item("affinity", "PID 1", pid1_want, affinity.get("pid1")))
     for name, cpus in sorted((affinity.get("slices") or {}).items()):

@@ -186,6 +186,10 @@ def restore_actions(manifest, root, stamp):
         now = read_state(root, path, content=kind == "file")
         if _digest(now) == _digest(before) or (before["type"] == "absent" and now["type"] == "absent"):
             continue
+        if (before["type"] == "absent" and not entry.get("owned")
+                and entry.get("written", {}).get("type") == "absent"):
+            # The collection never put anything here: what is there now came later, from someone else.
+            continue
         changed_since = (not entry.get("owned") and "written" in entry and now["type"] == "file"
                          and _digest(now) != entry["written"])
         if changed_since:

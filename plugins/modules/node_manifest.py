@@ -16,7 +16,8 @@ description:
     arguments the node ran before its first tuning.
   - O(state=recorded), before a role writes. The first record of a path wins. Missing parent directories are
     recorded as absent too.
-  - O(state=written), at the end of a complete tuning run, keeps a digest of what each path holds.
+  - O(state=written), at the end of a complete tuning run, records O(paths) as O(state=recorded) does, then keeps
+    a digest of what each recorded path holds.
   - O(state=restored), for untune, puts back every recorded path in the reverse order of the records and removes
     the manifest. A shared file that was changed after the collection wrote it is copied aside first
     (C(<path>.<time>~)). Every path is checked before anything is written.
@@ -30,7 +31,7 @@ options:
     default: recorded
   paths:
     description:
-      - The paths a role is about to write (O(state=recorded)).
+      - The paths a role is about to write (O(state=recorded) and O(state=written)).
     type: list
     elements: dict
     default: []
@@ -164,22 +165,20 @@ def main():
         if current is not None:
             result["cmdline"] = current["cmdline"] if current.get("cmdline_untouched") else None
 
-        if params["state"] == "recorded":
+        if params["state"] in ("recorded", "written"):
+            if current is None and params["state"] == "written" and not params["paths"]:
+                module.fail_json(msg="manifest: %s does not exist; nothing was recorded on this node" % path)
             updated, added = nm.record(current, root, params["paths"], _cmdline(root), os.path.dirname(path))
             result.update(recorded=added, changed=bool(added), entries=len(updated["entries"]))
             if current is None:
                 result["cmdline"] = updated["cmdline"] if updated["cmdline_untouched"] else None
-            if added and not module.check_mode:
+            if params["state"] == "written":
+                # Bookkeeping (not a change of the node): what each path holds now.
+                updated = nm.written(updated, root)
+            if updated != current and not module.check_mode:
                 nm.save(updated, root, path)
             if module._diff and added:
                 result["diff"] = {"before": "", "after": "".join("recorded %s\n" % p for p in added)}
-        elif params["state"] == "written":
-            if current is None:
-                module.fail_json(msg="manifest: %s does not exist; nothing was recorded on this node" % path)
-            # Bookkeeping only (not a change of the node): what each path holds now.
-            updated = nm.written(current, root)
-            if updated != current and not module.check_mode:
-                nm.save(updated, root, path)
         else:
             if current is None:
                 module.fail_json(msg="manifest: %s does not exist, so there is no record of what the collection "

@@ -15,6 +15,7 @@ cold build compiles Kubernetes from the Go module proxy).
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -183,6 +184,7 @@ class JoinedVm:
     timings: dict
     inventory: Path  # the lab's inventory, next to a link to inventories/lab/group_vars
     original_cmdline: str = ""  # /proc/cmdline before any tuning
+    original_snapshot: dict = field(default_factory=dict)  # node_snapshot() before any tuning
 
     def ssh(self, command: str, timeout: float = 300) -> str:
         """Run a command on the node; a connection that was never set up is retried.
@@ -201,6 +203,12 @@ class JoinedVm:
                 time.sleep(5 * attempt)
         assert proc.returncode == 0, f"ssh {command!r} failed:\n{proc.stderr[-2000:]}"
         return proc.stdout
+
+
+def node_snapshot(vm: JoinedVm) -> dict:
+    """Files, kernel and sysfs values of the node (tests/cluster/node_snapshot.py, run on the node)."""
+    script = base64.b64encode((Path(__file__).parent / "node_snapshot.py").read_bytes()).decode()
+    return json.loads(vm.ssh(f"echo {script} | base64 -d | python3 -"))
 
 
 def labctl(*args: str, env: dict[str, str], timeout: float = 1200) -> subprocess.CompletedProcess:
@@ -253,6 +261,7 @@ def joined_vm(built_bins, lab_env, clusterctl_module, request) -> JoinedVm:
         vm = JoinedVm(cluster=cluster, lab=name, node=node, join=result["nodes"][0],
                       timings=timings, inventory=inventory)
         vm.original_cmdline = vm.ssh("cat /proc/cmdline").strip()
+        vm.original_snapshot = node_snapshot(vm)
         yield vm
     finally:
         t = time.monotonic()

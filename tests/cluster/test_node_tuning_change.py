@@ -7,8 +7,11 @@
   back to its kernel driver, moves the kubelet to the new reserved CPUs and
   gives the node back. The node suite then checks the new state from inside
   (its `changed` phase).
-* Last, untune_nodes.yml removes the tuning and boots the node once with the
-  kernel arguments it had before any tuning.
+* Last, untune_nodes.yml puts back what the node's manifest recorded and boots
+  the node once with the kernel arguments it had before any tuning. The node
+  then has the same files, kernel arguments, sysctls and sysfs values as before
+  its first tuning run (tests/cluster/node_snapshot.py, taken when the VM had
+  just joined).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ import json
 import pytest
 import yaml
 
-from conftest import (CORDON_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, node_suite_scratch,
-                      run_node_suite, run_playbook, run_tune, task_section, wait_until)
+from conftest import (CORDON_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, node_snapshot,
+                      node_suite_scratch, run_node_suite, run_playbook, run_tune, task_section, wait_until)
 
 # The node suite's profile helpers (the same change as molecule's side_effect).
 _spec = importlib.util.spec_from_file_location("bot4_node_profiles", REPO / "molecule" / "node" / "tests" / "profiles.py")
@@ -73,10 +76,24 @@ def test_node_suite_after_the_profile_change(joined_vm, changed):
     assert counts["tests"] >= 25, counts
 
 
+def snapshot_differences(before: dict, after: dict, sysctls) -> list[str]:
+    """What differs between two node snapshots: every file and value, and the given sysctls."""
+    out = []
+    for part in ("files", "values"):
+        for key in sorted(set(before[part]) | set(after[part])):
+            if before[part].get(key) != after[part].get(key):
+                out.append(f"{key}: {before[part].get(key, 'absent')} -> {after[part].get(key, 'absent')}")
+    for key in sorted(sysctls):
+        if before["sysctl"].get(key) != after["sysctl"].get(key):
+            out.append(f"sysctl {key}: {before['sysctl'].get(key)} -> {after['sysctl'].get(key)}")
+    return out
+
+
 def test_untune_restores_the_original_kernel_arguments(joined_vm, tuned):
     vm = joined_vm
     before = boots(vm)
-    run_playbook(vm, "untune_nodes.yml", "untune")
+    run = run_playbook(vm, "untune_nodes.yml", "untune")
+    assert "Put back every path the collection wrote" in run["stdout"]
     assert boots(vm) == before + 1, "untune reboots exactly once"
     wait_until(lambda: node_ready(vm), timeout=600, interval=5, what="the node Ready after untune")
     assert vm.ssh("cat /proc/cmdline").strip() == vm.original_cmdline
@@ -89,3 +106,14 @@ def test_untune_restores_the_original_kernel_arguments(joined_vm, tuned):
     assert not node_object(vm)["spec"].get("unschedulable")
     driver = vm.ssh("basename $(readlink /sys/bus/pci/devices/0000:81:00.0/driver)").strip()
     assert driver == "e1000e"
+    assert vm.ssh("test -e /var/lib/bot4-hft && echo left || echo gone").strip() == "gone"
+
+
+def test_a_tuned_then_untuned_node_is_the_node_from_before(joined_vm, tuned):
+    """Same files (below /etc, /usr/local, /boot/grub, the kubelet's configuration),
+    kernel arguments, sysfs values and sysctls as before the first tuning run."""
+    plan = json.loads((tuned["plan_dir"] / f"{joined_vm.node}.json").read_text())["plan"]
+    after = node_snapshot(joined_vm)
+    assert len(joined_vm.original_snapshot["files"]) > 1000 and len(after["values"]) > 20, after["values"]
+    differences = snapshot_differences(joined_vm.original_snapshot, after, plan["runtime"]["sysctl"])
+    assert differences == [], "\n".join(differences)

@@ -210,3 +210,14 @@ def test_a_damaged_manifest_is_named(node, capsys):
     result = run(node, capsys, state="restored")
     assert result["_rc"] == 1 and result["msg"] == "manifest: %s: not a format-%d manifest" % (
         MANIFEST, nm.MANIFEST_FORMAT)
+
+
+def test_a_path_the_collection_never_wrote_is_left_to_whoever_wrote_it_later(node, capsys):
+    """irqbalance's configuration is recorded when the role runs; without irqbalance the
+    collection writes nothing there. A package installed after the run keeps its file."""
+    run(node, capsys, paths=[{"path": "/etc/sysconfig/irqbalance"}])
+    run(node, capsys, state="written")
+    put(node, "/etc/sysconfig/irqbalance", "IRQBALANCE_ARGS=\n")
+    restored = run(node, capsys, state="restored")
+    assert restored["_rc"] == 0
+    assert (node / "etc/sysconfig/irqbalance").read_text() == "IRQBALANCE_ARGS=\n"

@@ -14,8 +14,9 @@ hugepages=512`` means something else than the same tokens interleaved another
 way, so "the boot carries the plan" is "the owned tokens of the boot, in
 order, are the planned list".
 
-Pure functions over text and lists (no I/O).  The module
-``bot4.hft.kernel_cmdline`` does the reading, writing and command running.
+Pure functions over text and lists (no I/O).  ``bootloader.py`` does the
+reading, writing and command running for the module ``bot4.hft.kernel_cmdline``
+and for ``bot4.hft.node_state_info``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ __all__ = [
     "parse_grubby_info",
     "plan_grubby",
     "grubby_argv",
+    "BOOTLOADERS",
+    "os_family",
+    "bootloader_settings",
 ]
 
 # The kernel's isspace(): space, \t, \n, \v, \f, \r.
@@ -620,3 +624,59 @@ def grubby_argv(grubby: str, remove: Sequence[str], add: Sequence[str]) -> List[
     if add:
         argvs.append([grubby, "--update-kernel=ALL", "--args=" + " ".join(add)])
     return argvs
+
+
+# ---------------------------------------------------------------------------
+# The bootloader of each OS family
+
+# Debian and Ubuntu: a drop-in under /etc/default/grub.d, then update-grub
+# (grub-mkconfig -o /boot/grub/grub.cfg) into a checked temporary file.
+# EL 8/9: grubby edits every boot entry (BLS); the module records what it added.
+BOOTLOADERS = {
+    "Debian": {
+        "backend": "grub_dropin",
+        "grub_cfg": "/boot/grub/grub.cfg",
+        "grubenv": "/boot/grub/grubenv",
+        "mkconfig_command": ["grub-mkconfig", "-o", "{output}"],
+        "script_check_command": ["grub-script-check"],
+    },
+    "RedHat": {
+        "backend": "grubby",
+        "grub_cfg": "/boot/grub2/grub.cfg",
+        "grubenv": "/boot/grub2/grubenv",
+        "mkconfig_command": ["grub2-mkconfig", "-o", "{output}"],
+        "script_check_command": ["grub2-script-check"],
+    },
+}
+_RHEL_IDS = {"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn"}
+
+
+def os_family(os_release: str) -> Optional[str]:
+    """The OS family (a key of BOOTLOADERS) that /etc/os-release's ID and ID_LIKE name.
+
+    ``RedHat`` for the RHEL family, ``Debian`` for any other distribution that
+    names itself, None when the text names none (no /etc/os-release).
+    """
+    ids = set()
+    for line in os_release.splitlines():
+        if line.startswith(("ID=", "ID_LIKE=")):
+            ids.update(line.split("=", 1)[1].strip().strip('"').strip("'").split())
+    if ids & _RHEL_IDS:
+        return "RedHat"
+    return "Debian" if ids else None
+
+
+def bootloader_settings(family: Optional[str], **given: object) -> Dict[str, object]:
+    """The bootloader settings of an OS family, with the ``given`` ones that are set winning.
+
+    ``given`` holds the keys of BOOTLOADERS' entries; None (and ``backend``
+    ``auto``) leaves the family's value.  An unknown family has Debian's.
+    """
+    settings = dict(BOOTLOADERS.get(family or "Debian", BOOTLOADERS["Debian"]))
+    for key, value in given.items():
+        if key not in settings:
+            raise KeyError("unknown bootloader setting %r" % key)
+        if value is not None and value != "auto":
+            settings[key] = value
+    settings = {k: list(v) if isinstance(v, list) else v for k, v in settings.items()}
+    return settings

@@ -78,8 +78,11 @@ options:
   backend:
     description:
       - V(grub_dropin) for Debian and Ubuntu, V(grubby) for EL 8/9.
-      - V(auto) picks V(grubby) on the RHEL family (from C(/etc/os-release)) or when only
-        C(grubby) is installed, V(grub_dropin) otherwise.
+      - V(auto) picks the OS family's backend. The family comes from C(ID) and C(ID_LIKE) of
+        C(/etc/os-release) below O(root) - V(grubby) on the RHEL family (or, without
+        C(/etc/os-release), when only C(grubby) is installed), V(grub_dropin) otherwise.
+      - The OS family also gives the defaults of O(grub_cfg), O(grubenv), O(mkconfig_command) and
+        O(script_check_command); a value given here wins.
     type: str
     choices: [auto, grub_dropin, grubby]
     default: auto
@@ -106,27 +109,30 @@ options:
     type: path
     default: /etc/default/grub
   grub_cfg:
-    description: The generated GRUB configuration that the machine boots from.
+    description:
+      - The generated GRUB configuration that the machine boots from.
+      - Default the OS family's, C(/boot/grub/grub.cfg) (Debian, Ubuntu) or C(/boot/grub2/grub.cfg) (EL).
     type: path
-    default: /boot/grub/grub.cfg
   grubenv:
-    description: The GRUB environment block (C(saved_entry), C(next_entry)) used to find the default entry.
+    description:
+      - The GRUB environment block (C(saved_entry), C(next_entry)) used to find the default entry.
+      - Default the OS family's, C(/boot/grub/grubenv) or C(/boot/grub2/grubenv).
     type: path
-    default: /boot/grub/grubenv
   mkconfig_command:
     description:
       - The command that regenerates the GRUB configuration, as an argument list. The
         item V({output}) is replaced with the path of the new configuration
         (C(<grub_cfg>.new)); it is required.
       - C(update-grub) on Debian is C(grub-mkconfig -o /boot/grub/grub.cfg).
+      - Default the OS family's, C([grub-mkconfig, -o, "{output}"]) or C([grub2-mkconfig, -o, "{output}"]).
     type: list
     elements: str
-    default: [grub-mkconfig, -o, "{output}"]
   script_check_command:
-    description: The GRUB script checker, as an argument list; the path of the new configuration is appended.
+    description:
+      - The GRUB script checker, as an argument list; the path of the new configuration is appended.
+      - Default the OS family's, C([grub-script-check]) or C([grub2-script-check]).
     type: list
     elements: str
-    default: [grub-script-check]
   grubby_command:
     description: The grubby executable (V(grubby) backend).
     type: str
@@ -272,486 +278,15 @@ commands:
   elements: list
 """
 
-import json
-import os
-import stat
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
-    CmdlineError,
-    Conflict,
-    boot_matches,
-    default_entry,
-    diff_args,
-    entry_args,
-    find_conflicts,
-    grubby_argv,
-    kernel_args,
-    missing_and_unexpected,
-    normalize,
-    owned_keys_for,
-    parse_dropin,
-    parse_grub_cfg,
-    parse_grubby_info,
-    parse_grubenv,
-    plan_grubby,
-    render_dropin,
-    split_args,
-    validate_args,
-)
-
-_LINUX_VAR = "GRUB_CMDLINE_LINUX"
-_DEFAULT_VAR = "GRUB_CMDLINE_LINUX_DEFAULT"
-# Sources each file the way grub-mkconfig does and prints the two variables after
-# each one, NUL-separated, so that an owned argument can be traced to its file.
-_SNAPSHOT_SCRIPT = (
-    "unset GRUB_CMDLINE_LINUX GRUB_CMDLINE_LINUX_DEFAULT\n"
-    "for __bot4_file do\n"
-    '  . "$__bot4_file" || exit 3\n'
-    "  printf '%s\\0%s\\0%s\\0' \"$__bot4_file\" \"${GRUB_CMDLINE_LINUX-}\" \"${GRUB_CMDLINE_LINUX_DEFAULT-}\"\n"
-    "done\n"
-)
-_RHEL_IDS = {"rhel", "centos", "fedora", "rocky", "almalinux", "ol", "amzn"}
-
-
-class StepError(Exception):
-    """A step of an apply failed; the message says which and why."""
-
-
-def _under(root, path):
-    if root in ("", "/"):
-        return path
-    return os.path.join(root, path.lstrip("/"))
-
-
-def _read(path):
-    try:
-        with open(path, "r") as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
-def _atomic_write(path, text, mode=0o644):
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _copy_mode(reference, path):
-    """Give ``path`` the mode and owner of ``reference`` (the file it replaces), if that exists.
-
-    grub-mkconfig rewrites grub.cfg in place and so keeps its mode; a renamed new
-    file must carry the same mode (often 0600 or 0444: it may hold password hashes).
-    """
-    try:
-        st = os.stat(reference)
-    except OSError:
-        return
-    os.chmod(path, stat.S_IMODE(st.st_mode))
-    try:
-        os.chown(path, st.st_uid, st.st_gid)
-    except OSError:
-        pass
-
-
-def _lines(args):
-    return "".join(a + "\n" for a in args)
-
-
-class Runner(object):
-    """Shared state of one module run."""
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.root = module.params["root"]
-        self.state = module.params["state"]
-        try:
-            self.args = validate_args(module.params["args"]) if self.state == "present" else []
-        except CmdlineError as exc:
-            module.fail_json(msg="args: %s" % exc)
-        self.owned = owned_keys_for(self.args, module.params["owned_keys"])
-        self.cmdline_running = (_read(_under(self.root, "/proc/cmdline")) or "").strip()
-        self.running = kernel_args(self.cmdline_running)
-        self.actions = []
-        self.result = {}
-
-    def path(self, path):
-        return _under(self.root, path)
-
-    def run(self, argv, step, check_rc=True):
-        rc, out, err = self.module.run_command(argv)
-        if check_rc and rc != 0:
-            raise StepError("%s failed (rc=%d): %s" % (step, rc, (err or out).strip()))
-        return rc, out, err
-
-    def report_conflicts(self, conflicts, hint):
-        if not conflicts:
-            return
-        if self.state == "present" and self.params["conflicts"] == "fail":
-            self.module.fail_json(
-                msg="; ".join(c.message() for c in conflicts) + ". " + hint,
-                conflicts=[c.to_dict() for c in conflicts],
-                changed=False,
-            )
-        for conflict in conflicts:
-            self.module.warn(conflict.message() + " (left in place, conflicts=warn)")
-
-    def finish(self, args_before, args_after, head=(), tail=()):
-        missing, unexpected = missing_and_unexpected(self.running, args_after, self.owned, head, tail)
-        reboot = not boot_matches(self.running, args_after, self.owned, head, tail)
-        removed = diff_args(args_before, args_after)["removed"]
-        for token in unexpected:
-            if token not in [normalize(r) for r in removed]:
-                removed.append(token)
-        result = dict(
-            changed=bool(self.actions),
-            backend=self.backend,
-            args_before=list(args_before),
-            args_after=list(args_after),
-            args_added=diff_args(args_before, args_after)["added"],
-            args_removed=removed,
-            cmdline_running=self.cmdline_running,
-            reboot_required=reboot,
-            running_missing=missing,
-            running_unexpected=unexpected,
-            owned_keys=self.owned,
-            actions=list(self.actions),
-        )
-        result.update(self.result)
-        if self.module._diff:
-            result["diff"] = dict(
-                before=_lines(args_before),
-                after=_lines(args_after),
-                before_header="%s: kernel arguments owned by bot4.hft (before)" % self.where,
-                after_header="%s: kernel arguments owned by bot4.hft (after)" % self.where,
-            )
-        return result
-
-
-class GrubDropin(Runner):
-    backend = "grub_dropin"
-
-    def __init__(self, module):
-        super(GrubDropin, self).__init__(module)
-        self.dropin_name = module.params["dropin_path"]
-        self.dropin = self.path(self.dropin_name)
-        self.grub_cfg_name = module.params["grub_cfg"]
-        self.grub_cfg = self.path(self.grub_cfg_name)
-        self.where = self.dropin_name
-        command = module.params["mkconfig_command"]
-        if not command or "{output}" not in command:
-            module.fail_json(msg="mkconfig_command must contain the item '{output}', got %r" % (command,))
-
-    # -- reading -------------------------------------------------------------
-    def base_files(self):
-        defaults = self.path(self.params["grub_defaults"])
-        files = [defaults] if os.path.isfile(defaults) else []
-        directory = defaults + ".d"
-        if os.path.isdir(directory):
-            mine = os.path.realpath(self.dropin)
-            for name in sorted(os.listdir(directory)):
-                path = os.path.join(directory, name)
-                if name.endswith(".cfg") and os.path.isfile(path) and os.path.realpath(path) != mine:
-                    files.append(path)
-        return files
-
-    def snapshots(self):
-        files = self.base_files()
-        if not files:
-            return []
-        shell = self.module.get_bin_path("sh", required=True)
-        rc, out, err = self.module.run_command([shell, "-c", _SNAPSHOT_SCRIPT, "sh"] + files)
-        if rc != 0:
-            self.module.fail_json(
-                msg="sourcing the GRUB defaults (%s) failed (rc=%d): %s" % (", ".join(files), rc, err.strip()),
-                changed=False,
-            )
-        fields = out.split("\0")
-        snapshots = []
-        for i in range(0, len(fields) - 2, 3):
-            source = fields[i]
-            if self.root not in ("", "/") and source.startswith(self.root.rstrip("/") + "/"):
-                source = source[len(self.root.rstrip("/")):]
-            snapshots.append((source, {_LINUX_VAR: fields[i + 1], _DEFAULT_VAR: fields[i + 2]}))
-        return snapshots
-
-    def checked_entry(self, text):
-        """(entry, title) of the entry GRUB boots next in the config ``text``."""
-        config = parse_grub_cfg(text)
-        env = parse_grubenv(_read(self.path(self.params["grubenv"])) or "")
-        entry, selector = default_entry(config, env)
-        if entry is None:
-            fallback = next((e for e in config.entries if e.kind == "menuentry"), None)
-            if fallback is not None:
-                self.module.warn(
-                    "the default entry %r is not in %s; checking the first menu entry %r, which GRUB falls back to"
-                    % (selector, self.grub_cfg_name, fallback.title)
-                )
-            entry = fallback
-        return entry
-
-    # -- applying --------------------------------------------------------------
-    def write_dropin(self, text):
-        directory = os.path.dirname(self.dropin)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        shell = self.module.get_bin_path("sh", required=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.dropin) + ".", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            self.run([shell, "-n", tmp], "sh -n on the new drop-in")
-            os.rename(tmp, self.dropin)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    def restore_dropin(self, old_text):
-        if old_text is None:
-            if os.path.exists(self.dropin):
-                os.unlink(self.dropin)
-        else:
-            _atomic_write(self.dropin, old_text)
-
-    def regenerate(self, desired, head, tail):
-        new = self.grub_cfg + ".new"
-        argv = [new if item == "{output}" else item for item in self.params["mkconfig_command"]]
-        argv[0] = self.module.get_bin_path(argv[0], required=True) if "/" not in argv[0] else argv[0]
-        check = list(self.params["script_check_command"])
-        check[0] = self.module.get_bin_path(check[0], required=True) if "/" not in check[0] else check[0]
-        try:
-            self.run(argv, "regenerating the GRUB configuration (%s)" % " ".join(argv))
-            if not os.path.isfile(new):
-                raise StepError("%s did not write %s" % (argv[0], new))
-            self.run(check + [new], "%s on the new GRUB configuration" % " ".join(check))
-            text = _read(new) or ""
-            entry = self.checked_entry(text)
-            if entry is None:
-                raise StepError("the new GRUB configuration has no menu entry to boot")
-            tokens = entry_args(entry)
-            if not boot_matches(tokens, desired, self.owned, head, tail):
-                missing, unexpected = missing_and_unexpected(tokens, desired, self.owned, head, tail)
-                raise StepError(
-                    "the new GRUB configuration's default entry %r does not carry the planned arguments "
-                    "(missing: %s; not planned: %s; linux line: %s)"
-                    % (entry.title, " ".join(missing) or "-", " ".join(unexpected) or "-", entry.linux)
-                )
-            _copy_mode(self.grub_cfg, new)
-            os.rename(new, self.grub_cfg)
-            self.result["default_entry"] = entry.title
-        finally:
-            if os.path.exists(new):
-                os.unlink(new)
-
-    def apply(self):
-        state = self.state
-        old_text = _read(self.dropin)
-        if old_text is not None:
-            try:
-                old_args = parse_dropin(old_text)
-            except CmdlineError as exc:
-                self.module.fail_json(msg="%s: %s" % (self.dropin_name, exc), changed=False)
-            if old_args is None:
-                self.module.fail_json(
-                    msg="%s exists but is not managed by bot4.hft (its first line is not %r); "
-                    "move it away or choose another dropin_path" % (self.dropin_name, render_dropin([]).splitlines()[0]),
-                    changed=False,
-                )
-        else:
-            old_args = []
-        self.owned = owned_keys_for(old_args, self.owned)
-        desired = list(self.args) if state == "present" else []
-        new_text = render_dropin(desired) if state == "present" else None
-
-        snapshots = self.snapshots()
-        conflicts = find_conflicts(snapshots, self.owned)
-        self.result["conflicts"] = [c.to_dict() for c in conflicts]
-        self.report_conflicts(
-            conflicts,
-            "Remove the argument there so that only the collection sets it, or set conflicts=warn.",
-        )
-        final = snapshots[-1][1] if snapshots else {}
-        head = split_args(final.get(_LINUX_VAR, ""))
-        tail = split_args(final.get(_DEFAULT_VAR, ""))
-
-        current_cfg = _read(self.grub_cfg)
-        cfg_ok = False
-        if current_cfg is not None:
-            entry = self.checked_entry(current_cfg)
-            if entry is not None:
-                self.result["default_entry"] = entry.title
-                cfg_ok = boot_matches(entry_args(entry), desired, self.owned, head, tail)
-        dropin_change = old_text != new_text
-        if dropin_change:
-            self.actions.append(("write %s" if new_text is not None else "remove %s") % self.dropin_name)
-        if dropin_change or not cfg_ok:
-            reason = "" if dropin_change else " (its default entry does not carry the planned arguments)"
-            self.actions.append("regenerate %s%s" % (self.grub_cfg_name, reason))
-
-        if self.actions and not self.module.check_mode:
-            try:
-                if dropin_change:
-                    if new_text is None:
-                        os.unlink(self.dropin)
-                    else:
-                        self.write_dropin(new_text)
-                self.regenerate(desired, head, tail)
-            except (StepError, OSError) as exc:
-                restored = ""
-                if dropin_change:
-                    try:
-                        self.restore_dropin(old_text)
-                        restored = "; the previous %s was restored" % self.dropin_name
-                    except OSError as restore_exc:
-                        restored = "; restoring the previous %s ALSO failed: %s" % (self.dropin_name, restore_exc)
-                self.module.fail_json(
-                    msg="%s%s; %s was left untouched" % (to_native(exc), restored, self.grub_cfg_name),
-                    changed=False,
-                    actions=self.actions,
-                )
-        return self.finish(old_args, desired, head, tail)
-
-
-class Grubby(Runner):
-    backend = "grubby"
-
-    def __init__(self, module):
-        super(Grubby, self).__init__(module)
-        self.state_name = module.params["state_file"]
-        self.state_path = self.path(self.state_name)
-        self.where = "grubby (all boot entries)"
-        self.grubby = module.get_bin_path(module.params["grubby_command"], required=True)
-
-    def read_state(self):
-        text = _read(self.state_path)
-        if text is None:
-            return None
-        try:
-            data = json.loads(text)
-            return {"added": list(data.get("added", [])), "replaced": list(data.get("replaced", []))}
-        except (ValueError, AttributeError, TypeError) as exc:
-            self.module.fail_json(msg="%s is not a bot4.hft state file: %s" % (self.state_name, exc), changed=False)
-
-    def kernels(self):
-        try:
-            _rc, out, _err = self.run([self.grubby, "--info=ALL"], "grubby --info=ALL")
-        except StepError as exc:
-            self.module.fail_json(msg=str(exc), changed=False)
-        kernels = parse_grubby_info(out)
-        if not kernels:
-            self.module.fail_json(msg="grubby --info=ALL listed no boot entry", changed=False)
-        return kernels
-
-    def apply(self):
-        recorded = self.read_state()
-        added = recorded["added"] if recorded else []
-        replaced = recorded["replaced"] if recorded else []
-        self.owned = owned_keys_for(added + replaced, self.owned)
-        kernels = self.kernels()
-        tokens = [kernel_args(k.get("args", "")) for k in kernels]
-        plan = plan_grubby(tokens, self.args, self.owned, added, replaced, self.state)
-        conflicts = [Conflict(t, "the grubby boot entries", "args") for t in plan.conflicts]
-        self.result["conflicts"] = [c.to_dict() for c in conflicts]
-        self.report_conflicts(
-            conflicts,
-            "Remove it with grubby --update-kernel=ALL --remove-args=... so that only the collection sets it, "
-            "or set conflicts=warn (the collection's argument then replaces it until state=absent).",
-        )
-        argvs = grubby_argv(self.grubby, plan.remove, plan.add)
-        self.result["commands"] = argvs
-        self.actions.extend(" ".join(argv[1:]) for argv in argvs)
-        if plan.state_after is None:
-            if recorded is not None:
-                self.actions.append("remove %s" % self.state_name)
-        elif plan.state_after != recorded:
-            self.actions.append("record %s" % self.state_name)
-
-        if self.actions and not self.module.check_mode:
-            try:
-                for argv in argvs:
-                    self.run(argv, " ".join(argv))
-                after = [kernel_args(k.get("args", "")) for k in self.kernels()]
-                expected = plan.args_after
-                bad = [
-                    k.get("kernel", k.get("index", "?"))
-                    for k, t in zip(kernels, after)
-                    if not boot_matches(t, expected, self.owned, head=plan.add if self.state == "absent" else ())
-                ]
-                if bad:
-                    raise StepError("after grubby, these boot entries do not carry the planned arguments: %s" % ", ".join(bad))
-                if plan.state_after is None:
-                    if os.path.exists(self.state_path):
-                        os.unlink(self.state_path)
-                else:
-                    directory = os.path.dirname(self.state_path)
-                    if not os.path.isdir(directory):
-                        os.makedirs(directory, 0o755)
-                    _atomic_write(self.state_path, json.dumps(plan.state_after, indent=2, sort_keys=True) + "\n")
-            except (StepError, OSError) as exc:
-                self.module.fail_json(msg=to_native(exc), changed=True, actions=self.actions, commands=argvs)
-        head = replaced if self.state == "absent" else ()
-        return self.finish(plan.args_before, plan.args_after, head=head)
-
-
-def _pick_backend(module):
-    backend = module.params["backend"]
-    if backend != "auto":
-        return backend
-    release = _read(_under(module.params["root"], "/etc/os-release")) or ""
-    ids = set()
-    for line in release.splitlines():
-        if line.startswith(("ID=", "ID_LIKE=")):
-            ids.update(line.split("=", 1)[1].strip().strip('"').split())
-    if ids & _RHEL_IDS:
-        return "grubby"
-    if ids:
-        return "grub_dropin"
-    if module.get_bin_path(module.params["grubby_command"]) and not module.get_bin_path("grub-mkconfig"):
-        return "grubby"
-    return "grub_dropin"
+from ansible_collections.bot4.hft.plugins.module_utils.bootloader import ARGUMENT_SPEC, resolve, runner
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            args=dict(type="list", elements="str", default=[]),
-            owned_keys=dict(type="list", elements="str", default=[], no_log=False),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            backend=dict(type="str", choices=["auto", "grub_dropin", "grubby"], default="auto"),
-            conflicts=dict(type="str", choices=["fail", "warn"], default="fail"),
-            dropin_path=dict(type="path", default="/etc/default/grub.d/90-bot4-hft.cfg"),
-            grub_defaults=dict(type="path", default="/etc/default/grub"),
-            grub_cfg=dict(type="path", default="/boot/grub/grub.cfg"),
-            grubenv=dict(type="path", default="/boot/grub/grubenv"),
-            mkconfig_command=dict(type="list", elements="str", default=["grub-mkconfig", "-o", "{output}"]),
-            script_check_command=dict(type="list", elements="str", default=["grub-script-check"]),
-            grubby_command=dict(type="str", default="grubby"),
-            state_file=dict(type="path", default="/var/lib/bot4-hft/kernel_cmdline.json"),
-            root=dict(type="path", default="/"),
-        ),
-        supports_check_mode=True,
-    )
-    backend = _pick_backend(module)
-    runner = GrubDropin(module) if backend == "grub_dropin" else Grubby(module)
-    module.exit_json(**runner.apply())
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    params = resolve(module, module.params)
+    module.exit_json(**runner(module, params, check=module.check_mode, diff=module._diff).apply())
 
 
 if __name__ == "__main__":

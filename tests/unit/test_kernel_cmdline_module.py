@@ -2,7 +2,8 @@
 
 The GRUB backend runs for real (sh -n, the drop-in, grub.cfg parsing and the
 atomic rename) with a stand-in generator and checker from the fixtures; the
-grubby backend runs a recording stand-in for grubby.
+grubby backend runs a recording stand-in for grubby. bot4.hft.node_state_info
+reads the same bootloader with the same code, in check mode.
 """
 
 import json
@@ -580,3 +581,14 @@ def test_grubby_failure_is_reported(el9, capsys):
 def test_auto_backend_on_el9(el9, capsys):
     result = run_grubby(el9, capsys, backend="auto", args=["nosmt"], owned_keys=["nosmt"], check_mode=True)
     assert result["backend"] == "grubby"
+
+
+def test_the_os_family_gives_the_grub_paths_and_given_ones_win(el9, capsys):
+    # EL's GRUB paths, even with the GRUB backend forced (nothing is run in check mode)
+    result = run(el9, capsys, check_mode=True, args=["nosmt"], owned_keys=["nosmt"],
+                 mkconfig_command=None, script_check_command=None)
+    assert result["_rc"] == 0, result
+    assert result["actions"] == ["write /etc/default/grub.d/90-bot4-hft.cfg", "regenerate /boot/grub2/grub.cfg"]
+    result = run(el9, capsys, check_mode=True, args=["nosmt"], owned_keys=["nosmt"], grub_cfg="/boot/efi/grub.cfg")
+    assert result["actions"][-1] == "regenerate /boot/efi/grub.cfg"
+

@@ -5,9 +5,11 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
+    BOOTLOADERS,
     DROPIN_MARKER,
     CmdlineError,
     boot_matches,
+    bootloader_settings,
     default_entry,
     diff_args,
     entry_args,
@@ -16,6 +18,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
     kernel_args,
     missing_and_unexpected,
     normalize,
+    os_family,
     owned_keys_for,
     owned_tokens,
     parse_dropin,
@@ -461,3 +464,39 @@ def test_grubby_absent_removes_what_was_added_and_restores_what_was_replaced():
 def test_grubby_absent_without_state_does_nothing():
     plan = plan_grubby(_kernels("ro isolcpus=1"), [], ["isolcpus"], state="absent")
     assert (plan.remove, plan.add, plan.conflicts) == ([], [], [])
+
+
+# ---------------------------------------------------------------------------
+# the bootloader of each OS family
+
+
+@pytest.mark.parametrize(
+    "os_release, family",
+    [
+        ((FIXTURES / "debian12/etc/os-release").read_text(), "Debian"),
+        ('NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\n', "Debian"),
+        ('NAME="Red Hat Enterprise Linux"\nID="rhel"\nID_LIKE="fedora"\nVERSION_ID="9.3"\n', "RedHat"),
+        ('NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n', "RedHat"),
+        ("ID='almalinux'\n", "RedHat"),
+        ("ID=arch\n", "Debian"),  # names itself, not EL: the GRUB drop-in
+        ("", None),
+    ],
+)
+def test_os_family_from_os_release(os_release, family):
+    assert os_family(os_release) == family
+
+
+def test_bootloader_settings_of_a_family_and_given_values_win():
+    assert bootloader_settings("RedHat") == BOOTLOADERS["RedHat"]
+    assert bootloader_settings("RedHat")["grub_cfg"] == "/boot/grub2/grub.cfg"
+    assert bootloader_settings(None) == BOOTLOADERS["Debian"]
+    debian = bootloader_settings("Debian", backend="auto", grub_cfg=None, mkconfig_command=["update-grub2", "{output}"])
+    assert debian["backend"] == "grub_dropin"
+    assert debian["grub_cfg"] == "/boot/grub/grub.cfg"
+    assert debian["mkconfig_command"] == ["update-grub2", "{output}"]
+    assert bootloader_settings("Debian", backend="grubby")["backend"] == "grubby"
+    # the table itself is never handed out
+    bootloader_settings("Debian")["mkconfig_command"].append("x")
+    assert BOOTLOADERS["Debian"]["mkconfig_command"] == ["grub-mkconfig", "-o", "{output}"]
+    with pytest.raises(KeyError, match="grub_cfgg"):
+        bootloader_settings("Debian", grub_cfgg="/x")

@@ -19,10 +19,97 @@ description:
     unit's state.
   - The CPU affinity of PID 1 and of every user-space process outside the kubelet's pods, and the effective
     cpusets of the slices confined to the reserved CPUs.
-  - The filter P(bot4.hft.node_differences#filter) compares the result with the plan.
+  - With O(kernel_args), what the bootloader configuration would need changed to carry those arguments, as
+    M(bot4.hft.kernel_cmdline) in check mode finds it (the same code), and whether the running kernel carries them.
+  - With O(kubelet), the kubelet - its binary, version, flags, unit state, CPU and memory manager checkpoints, and
+    its KubeletConfiguration file and drop-ins (as text; they are parsed where they are compared).
+  - The record of the node's last complete tuning run (O(record)).
+  - The filter P(bot4.hft.node_differences#filter) compares the result with the plan; the filter
+    P(bot4.hft.kubelet_settings#filter) gives the kubelet settings the plan wants.
 author:
   - Bot4 platform team (@bot4-platform)
 options:
+  parts:
+    description:
+      - What to read. V(kernel) - the running kernel's arguments, its isolated sets and, with O(kernel_args), the
+        bootloader. V(runtime) - the applier and its boot unit. V(affinity) - process and slice affinities.
+        V(kubelet) - the kubelet, with O(kubelet).
+      - The record (O(record)) is always read.
+    type: list
+    elements: str
+    choices: [kernel, runtime, affinity, kubelet]
+    default: [kernel, runtime, affinity, kubelet]
+  kernel_args:
+    description:
+      - The kernel arguments the bootloader must carry, to read the bootloader against (RV(state.bootloader)).
+        Not given - the bootloader is not read.
+      - The bootloader settings (backend, C(grub.cfg), C(grubenv)) are the node's OS family's, as for
+        M(bot4.hft.kernel_cmdline).
+    type: dict
+    suboptions:
+      args:
+        description: The owned kernel arguments, in order (O(bot4.hft.kernel_cmdline#module:args)).
+        type: list
+        elements: str
+        default: []
+      owned_keys:
+        description: The keys the collection owns (O(bot4.hft.kernel_cmdline#module:owned_keys)).
+        type: list
+        elements: str
+        default: []
+      backend:
+        description: O(bot4.hft.kernel_cmdline#module:backend).
+        type: str
+        choices: [auto, grub_dropin, grubby]
+        default: auto
+      conflicts:
+        description:
+          - An owned key set outside the collection's control - V(fail) fails this module naming it, as
+            M(bot4.hft.kernel_cmdline) does; V(warn) warns and lists it in RV(state.bootloader.conflicts).
+        type: str
+        choices: [fail, warn]
+        default: fail
+      dropin_path:
+        description: The collection's GRUB drop-in (O(bot4.hft.kernel_cmdline#module:dropin_path)).
+        type: path
+        default: /etc/default/grub.d/90-bot4-hft.cfg
+  kubelet:
+    description:
+      - Where the kubelet is, to read it (RV(state.kubelet)). Not given - the kubelet is not read.
+      - The same settings as the C(bot4.hft.kubelet) role's C(kubelet_*) variables.
+    type: dict
+    suboptions:
+      service:
+        description: The kubelet's systemd unit.
+        type: str
+        default: kubelet
+      root_dir:
+        description: The kubelet's root directory (where its checkpoints are).
+        type: path
+        default: /var/lib/kubelet
+      config_file:
+        description: The KubeletConfiguration file; V(auto) - the running kubelet's C(--config), else O(kubelet.default_config_file).
+        type: str
+        default: auto
+      config_dir:
+        description: The kubelet's drop-in directory; V(auto) - the running kubelet's C(--config-dir), else none; V(none) - none.
+        type: str
+        default: auto
+      default_config_file:
+        description: The KubeletConfiguration file of a kubelet that is not running, with O(kubelet.config_file=auto).
+        type: path
+        default: /var/lib/kubelet/config.yaml
+      strict_cpu_reservation:
+        description:
+          - Whether the C(strict-cpu-reservation) CPU manager option applies; V(auto) - where the kubelet has it
+            without a feature gate (1.33 and later). Resolved against the version read (RV(state.kubelet)).
+        type: str
+        choices: [auto, "true", "false"]
+        default: auto
+  record:
+    description: The record of the node's last complete tuning run (RV(state.record)).
+    type: path
+    default: /etc/bot4-hft/tuned.json
   slices:
     description:
       - systemd slices whose C(cpuset.cpus.effective) is read (C(/sys/fs/cgroup/<slice>/cpuset.cpus.effective)).
@@ -31,7 +118,8 @@ options:
     default: [system.slice, user.slice]
   root:
     description:
-      - Directory where the node's root filesystem is seen; for tests. The unit state is read only when it is C(/).
+      - Directory where the node's root filesystem is seen; for tests. The units' state and the kubelet's version are
+        read only when it is C(/).
     type: path
     default: /
   config_dir:
@@ -62,6 +150,21 @@ EXAMPLES = r"""
 - name: Read the node
   bot4.hft.node_state_info:
   register: __hft_register_state
+
+- name: Read the node, its bootloader against the planned arguments, and its kubelet
+  bot4.hft.node_state_info:
+    kernel_args:
+      args: "{{ hft_plan.kernel_args }}"
+      owned_keys: "{{ hft_plan.kernel_arg_keys }}"
+    kubelet: {}
+  register: __hft_register_state
+
+- name: Read the kubelet only
+  bot4.hft.node_state_info:
+    parts: [kubelet]
+    kubelet:
+      config_dir: none
+  register: __hft_register_kubelet
 
 - name: Compare it with the plan
   ansible.builtin.debug:
@@ -95,13 +198,102 @@ state:
     affinity:
       description: C(pid1) (a cpulist), C(slices) (slice to cpulist) and C(processes) (C(pid), C(comm), C(cpus), C(cgroup)).
       type: dict
+    bootloader:
+      description:
+        - What M(bot4.hft.kernel_cmdline) in check mode returns for O(kernel_args), without C(changed). Null when the
+          bootloader is not read (no O(kernel_args), or V(kernel) not in O(parts)).
+      type: dict
+      contains:
+        actions:
+          description: What the bootloader configuration needs changed to carry the arguments; empty when it does.
+          type: list
+          elements: str
+        reboot_required:
+          description: The running kernel's owned arguments are not the arguments.
+          type: bool
+        running_missing:
+          description: Arguments the running kernel lacks.
+          type: list
+          elements: str
+        running_unexpected:
+          description: Owned arguments the running kernel still has.
+          type: list
+          elements: str
+        args_after:
+          description: The owned arguments the next boot carries once the actions are taken.
+          type: list
+          elements: str
+        backend:
+          description: V(grub_dropin) or V(grubby).
+          type: str
+        conflicts:
+          description: Owned arguments set outside the collection's control (with O(kernel_args.conflicts=warn)).
+          type: list
+          elements: dict
+    kubelet:
+      description:
+        - The kubelet. Null when it is not read (no O(kubelet), or V(kubelet) not in O(parts)).
+      type: dict
+      contains:
+        installed:
+          description: A kubelet binary is there (the unit's process, C(PATH), C(/usr/local/bin), C(/usr/bin)).
+          type: bool
+        running:
+          description: The unit has a main process.
+          type: bool
+        binary:
+          description: The kubelet binary.
+          type: str
+        version:
+          description: Its version (C(1.33.1)), or null.
+          type: str
+        version_tuple:
+          description: The same as three integers.
+          type: list
+          elements: int
+        flags:
+          description: The running kubelet's C(--config), C(--config-dir), C(--hostname-override) and C(--root-dir).
+          type: dict
+        active:
+          description: The unit's C(ActiveState).
+          type: str
+        restarts:
+          description: The unit's C(NRestarts) (automatic restarts).
+          type: int
+        hostname:
+          description: The node's host name, in lower case.
+          type: str
+        node_name:
+          description: The node's name as the kubelet registers it (C(--hostname-override), else the host name).
+          type: str
+        cpu_manager_state:
+          description: The CPU manager's checkpoint - C(present), and C(policyName) or C(error).
+          type: dict
+        memory_manager_state:
+          description: The memory manager's checkpoint - C(present), and C(policyName) or C(error).
+          type: dict
+        strict_cpu_reservation:
+          description: Whether the C(strict-cpu-reservation) option applies (O(kubelet.strict_cpu_reservation) resolved).
+          type: bool
+        config:
+          description:
+            - The KubeletConfiguration - C(file) and C(dir) (the drop-in directory, empty for none), C(documents)
+              (C(path) and C(text) of the file, then of each C(*.conf) drop-in in name order; read only when the
+              kubelet is installed) and C(error) (why one could not be read, else null).
+          type: dict
+    record:
+      description: The content of O(record) (C(plan_sha256), C(node)); null when it is missing or not JSON.
+      type: dict
 """
 
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.bot4.hft.plugins.module_utils.bootloader import read_bootloader
 from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import kernel_args
+from ansible_collections.bot4.hft.plugins.module_utils.kubelet_reader import read_node_kubelet
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import ConfigError
 from ansible_collections.bot4.hft.plugins.module_utils.node.runner import load_config, run
 
@@ -171,9 +363,38 @@ def read_unit(module, unit):
     return fields
 
 
+def read_record(root, path):
+    """The record of the last complete tuning run, or None (missing, or not a JSON object)."""
+    try:
+        data = json.loads(_read(root, path) or "")
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+PARTS = ["kernel", "runtime", "affinity", "kubelet"]
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            parts=dict(type="list", elements="str", choices=PARTS, default=PARTS),
+            kernel_args=dict(type="dict", options=dict(
+                args=dict(type="list", elements="str", default=[]),
+                owned_keys=dict(type="list", elements="str", default=[], no_log=False),
+                backend=dict(type="str", choices=["auto", "grub_dropin", "grubby"], default="auto"),
+                conflicts=dict(type="str", choices=["fail", "warn"], default="fail"),
+                dropin_path=dict(type="path", default="/etc/default/grub.d/90-bot4-hft.cfg"),
+            )),
+            kubelet=dict(type="dict", options=dict(
+                service=dict(type="str", default="kubelet"),
+                root_dir=dict(type="path", default="/var/lib/kubelet"),
+                config_file=dict(type="str", default="auto"),
+                config_dir=dict(type="str", default="auto"),
+                default_config_file=dict(type="path", default="/var/lib/kubelet/config.yaml"),
+                strict_cpu_reservation=dict(type="str", choices=["auto", "true", "false"], default="auto"),
+            )),
+            record=dict(type="path", default="/etc/bot4-hft/tuned.json"),
             slices=dict(type="list", elements="str", default=["system.slice", "user.slice"]),
             root=dict(type="path", default="/"),
             config_dir=dict(type="path", default="/etc/bot4-hft/runtime.d"),
@@ -184,18 +405,33 @@ def main():
     )
     params = module.params
     root = params["root"]
-    state = {
-        "cmdline": kernel_args(_read(root, "/proc/cmdline") or ""),
-        "isolated": _read(root, "/sys/devices/system/cpu/isolated"),
-        "nohz_full": _read(root, "/sys/devices/system/cpu/nohz_full"),
-        "runtime": read_runtime(root, params["applier"], params["config_dir"]),
-        "unit": read_unit(module, params["unit"]) if os.path.realpath(root) == "/" else {"UnitFileState": "",
-                                                                                         "Result": ""},
-        "affinity": read_affinity(root, params["slices"]),
-    }
-    # "(null)" is how an unset nohz_full reads on some kernels.
-    if state["nohz_full"] == "(null)":
-        state["nohz_full"] = ""
+    live = os.path.realpath(root) == "/"
+    parts = set(params["parts"])
+    state = {"record": read_record(root, params["record"])}
+    if "kernel" in parts:
+        state["cmdline"] = kernel_args(_read(root, "/proc/cmdline") or "")
+        state["isolated"] = _read(root, "/sys/devices/system/cpu/isolated")
+        # "(null)" is how an unset nohz_full reads on some kernels.
+        nohz_full = _read(root, "/sys/devices/system/cpu/nohz_full")
+        state["nohz_full"] = "" if nohz_full == "(null)" else nohz_full
+        state["bootloader"] = None
+        if params["kernel_args"] is not None:
+            state["bootloader"] = read_bootloader(module, root=root, **params["kernel_args"])
+    if "runtime" in parts:
+        state["runtime"] = read_runtime(root, params["applier"], params["config_dir"])
+        state["unit"] = read_unit(module, params["unit"]) if live else {"UnitFileState": "", "Result": ""}
+    if "affinity" in parts:
+        state["affinity"] = read_affinity(root, params["slices"])
+    if "kubelet" in parts:
+        state["kubelet"] = None
+        options = params["kubelet"]
+        if options is not None:
+            # Below a test root neither commands nor PATH are the node's.
+            node = {} if live else {"run": None, "which": None}
+            state["kubelet"] = read_node_kubelet(
+                service=options["service"], root_dir=options["root_dir"], config_file=options["config_file"],
+                config_dir=options["config_dir"], default_config_file=options["default_config_file"],
+                strict=options["strict_cpu_reservation"], root=root, **node)
     module.exit_json(changed=False, state=state)
 
 

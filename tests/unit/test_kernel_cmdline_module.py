@@ -18,7 +18,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import render_dropin
-from ansible_collections.bot4.hft.plugins.modules import kernel_cmdline
+from ansible_collections.bot4.hft.plugins.modules import kernel_cmdline, node_state_info
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kernel_cmdline"
 DROPIN = "etc/default/grub.d/90-bot4-hft.cfg"
@@ -73,6 +73,16 @@ def run(root, capsys, check_mode=False, diff=False, mkconfig_flags=(), **params)
     result = json.loads(capsys.readouterr().out)
     result["_rc"] = exit_info.value.code
     return result
+
+
+def read_bootloader(root, capsys, **kernel_args):
+    """state.bootloader as bot4.hft.node_state_info reads it below ``root`` (the result on failure)."""
+    params = {"root": str(root), "parts": ["kernel"], "kernel_args": kernel_args}
+    with patch_module_args(params):
+        with pytest.raises(SystemExit) as exit_info:
+            node_state_info.main()
+    result = json.loads(capsys.readouterr().out)
+    return result if exit_info.value.code else result["state"]["bootloader"]
 
 
 def boot_line(root):
@@ -592,3 +602,42 @@ def test_the_os_family_gives_the_grub_paths_and_given_ones_win(el9, capsys):
     result = run(el9, capsys, check_mode=True, args=["nosmt"], owned_keys=["nosmt"], grub_cfg="/boot/efi/grub.cfg")
     assert result["actions"][-1] == "regenerate /boot/efi/grub.cfg"
 
+
+# ---------------------------------------------------------------------------
+# node_state_info: the same bootloader, read only
+
+
+def test_node_state_info_reads_what_a_fresh_node_needs_and_changes_nothing(root, capsys):
+    before = snapshot(root)
+    bootloader = read_bootloader(root, capsys, args=PLAN, owned_keys=KEYS)
+    assert bootloader["actions"] == ["write /etc/default/grub.d/90-bot4-hft.cfg", "regenerate /boot/grub/grub.cfg"]
+    assert bootloader["backend"] == "grub_dropin"  # from the fixture's /etc/os-release
+    assert bootloader["reboot_required"] is True
+    assert bootloader["running_missing"] == PLAN and bootloader["running_unexpected"] == []
+    assert bootloader["args_after"] == PLAN
+    assert "changed" not in bootloader and "diff" not in bootloader
+    assert snapshot(root) == before
+
+
+def test_node_state_info_after_the_module_ran_and_the_node_rebooted(root, capsys):
+    assert run(root, capsys, args=PLAN, owned_keys=KEYS)["changed"] is True
+    bootloader = read_bootloader(root, capsys, args=PLAN, owned_keys=KEYS)
+    assert bootloader["actions"] == [] and bootloader["reboot_required"] is True
+    set_running(root, PLAN)
+    bootloader = read_bootloader(root, capsys, args=PLAN, owned_keys=KEYS)
+    assert (bootloader["actions"], bootloader["reboot_required"], bootloader["running_missing"]) == ([], False, [])
+    # a plan without an argument the running kernel still has
+    bootloader = read_bootloader(root, capsys, args=PLAN[:-1], owned_keys=KEYS)
+    assert bootloader["actions"] == ["write /etc/default/grub.d/90-bot4-hft.cfg", "regenerate /boot/grub/grub.cfg"]
+    assert bootloader["running_unexpected"] == ["nosoftlockup"]
+
+
+def test_node_state_info_fails_on_a_conflict_unless_warned(root, capsys):
+    grub = root / "etc/default/grub"
+    grub.write_text(grub.read_text().replace('console=tty0 console=ttyS0,115200n8"', 'console=tty0 console=ttyS0,115200n8 isolcpus=1"'))
+    result = read_bootloader(root, capsys, args=PLAN, owned_keys=KEYS)
+    assert result["failed"] is True
+    assert "'isolcpus=1'" in result["msg"] and "/etc/default/grub (GRUB_CMDLINE_LINUX)" in result["msg"]
+    bootloader = read_bootloader(root, capsys, args=PLAN, owned_keys=KEYS, conflicts="warn")
+    assert bootloader["conflicts"] == [
+        {"arg": "isolcpus=1", "key": "isolcpus", "source": "/etc/default/grub", "variable": "GRUB_CMDLINE_LINUX"}]

@@ -110,3 +110,32 @@ def test_a_broken_configuration_is_reported_not_raised(lab, capsys):
     assert "60-cpu-power.json is not valid JSON" in state["runtime"]["error"]
     items = node_differences(PLAN, state, parts=["runtime"])
     assert items[0]["item"] == "bot4-hft-runtime --check"
+
+
+def test_parts_limit_what_is_read_and_the_record_is_always_read(lab, capsys):
+    assert read(lab, capsys, parts=["affinity"]) == {"record": None, "affinity": read(lab, capsys)["affinity"]}
+    write(lab.root, "/etc/bot4-hft/tuned.json", json.dumps({"plan_sha256": "ab12", "node": "lab-node-1"}))
+    assert read(lab, capsys, parts=[])["record"] == {"plan_sha256": "ab12", "node": "lab-node-1"}
+    write(lab.root, "/etc/bot4-hft/tuned.json", "{half")
+    assert read(lab, capsys, parts=[])["record"] is None
+
+
+def test_the_bootloader_and_the_kubelet_are_read_only_when_asked(lab, capsys):
+    state = read(lab, capsys)
+    assert state["bootloader"] is None and state["kubelet"] is None
+
+
+def test_the_kubelet_below_a_root(lab, capsys):
+    # Below a test root no command runs: the binary is found, its version and unit are not read.
+    kubelet = lab.root / "usr/bin/kubelet"
+    write(lab.root, "/usr/bin/kubelet", "#!/bin/sh\n")
+    os.chmod(str(kubelet), 0o755)
+    config = (Path(__file__).resolve().parent / "fixtures" / "kubelet" / "kubeadm-config.yaml").read_text()
+    write(lab.root, "/var/lib/kubelet/config.yaml", config)
+    write(lab.root, "/var/lib/kubelet/cpu_manager_state", '{"policyName":"none","defaultCpuSet":"","checksum":1}')
+    state = read(lab, capsys, parts=["kubelet"], kubelet={"strict_cpu_reservation": "true"})
+    kubelet = state["kubelet"]
+    assert (kubelet["installed"], kubelet["running"], kubelet["version"]) == (True, False, None)
+    assert kubelet["strict_cpu_reservation"] is True
+    assert kubelet["cpu_manager_state"] == {"present": True, "policyName": "none"}
+    assert kubelet["config"]["documents"] == [{"path": "/var/lib/kubelet/config.yaml", "text": config}]

@@ -11,14 +11,13 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.bot4.hft.plugins.module_utils.verify import PARTS, verify
 
 
-def node_differences(plan, state, parts=PARTS, bootloader=(), kubelet=()):
+def node_differences(plan, state, parts=PARTS):
     """[{area, item, expected, actual}, ...]; empty when the node is in its plan."""
     if not isinstance(plan, dict) or not isinstance(state, dict):
         raise AnsibleFilterError("node_differences: the input is the plan (a mapping) and the argument "
                                  "the state node_state_info returned (a mapping)")
     try:
-        return verify(plan, state, parts=list(parts), bootloader=list(bootloader or ()),
-                      kubelet=list(kubelet or ()))
+        return verify(plan, state, parts=list(parts))
     except (KeyError, ValueError) as exc:
         raise AnsibleFilterError("node_differences: %s" % exc)
 

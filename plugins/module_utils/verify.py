@@ -13,13 +13,15 @@ Parts (each can be left out with ``parts``):
 
   kernel    /proc/cmdline against the planned arguments (every owned key the
             plan does not give must be absent), the kernel's isolated and
-            nohz_full sets, and what the bootloader would change (the
-            kernel_cmdline module's actions, passed in as ``bootloader``)
+            nohz_full sets, and what the bootloader would change
+            (``state.bootloader``: the kernel_cmdline module's actions in
+            check mode)
   runtime   the applier and its boot unit installed, its configuration equal to
             the plan's runtime sections, and nothing the applier would change
   affinity  PID 1, the confined slices' cpusets and every user-space process
             outside the kubelet's pods on the reserved CPUs
-  kubelet   differences the kubelet role found (passed in as ``kubelet``)
+  kubelet   the kubelet's settings and checkpoints (``state.kubelet``) against
+            the plan's (``kubelet.py``); nothing on a node without a kubelet
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
     missing_and_unexpected,
     owned_keys_for,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.kubelet import compare as compare_kubelet
 
 PARTS = ("kernel", "runtime", "affinity", "kubelet")
 # How many stray processes are listed one by one (the rest are counted).
@@ -52,9 +55,10 @@ def _cpus(text: Optional[str]) -> List[int]:
         return [-1]  # unreadable: never equal to a planned set
 
 
-def _kernel(plan: Dict[str, Any], state: Dict[str, Any], bootloader: Iterable[str]) -> List[Dict[str, Any]]:
+def _kernel(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    bootloader = state.get("bootloader") or {}
     items = [_item("kernel args", "bootloader configuration", "the planned arguments", action)
-             for action in bootloader]
+             for action in bootloader.get("actions") or []]
     cmdline = state.get("cmdline") or []
     owned = owned_keys_for(plan["kernel_args"], plan["kernel_arg_keys"])
     missing, unexpected = missing_and_unexpected(cmdline, plan["kernel_args"], owned)
@@ -119,13 +123,14 @@ def _affinity(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any
     return items
 
 
-def verify(
-    plan: Dict[str, Any],
-    state: Dict[str, Any],
-    parts: Iterable[str] = PARTS,
-    bootloader: Iterable[str] = (),
-    kubelet: Iterable[Dict[str, Any]] = (),
-) -> List[Dict[str, Any]]:
+def _kubelet(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    if not state.get("kubelet"):
+        return []
+    differences = compare_kubelet(plan["kubelet"], state["kubelet"])["differences"]
+    return [_item("kubelet", k["item"], k["expected"], k["actual"]) for k in differences]
+
+
+def verify(plan: Dict[str, Any], state: Dict[str, Any], parts: Iterable[str] = PARTS) -> List[Dict[str, Any]]:
     """Every difference between ``plan`` and ``state``, in the order of PARTS."""
     parts = set(parts)
     unknown = parts - set(PARTS)
@@ -133,11 +138,11 @@ def verify(
         raise ValueError("unknown verify parts: %s (known: %s)" % (", ".join(sorted(unknown)), ", ".join(PARTS)))
     items: List[Dict[str, Any]] = []
     if "kernel" in parts:
-        items += _kernel(plan, state, bootloader)
+        items += _kernel(plan, state)
     if "runtime" in parts:
         items += _runtime(plan, state)
     if "affinity" in parts:
         items += _affinity(plan, state)
     if "kubelet" in parts:
-        items += [_item("kubelet", k["item"], k["expected"], k["actual"]) for k in kubelet]
+        items += _kubelet(plan, state)
     return items

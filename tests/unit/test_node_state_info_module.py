@@ -139,3 +139,8 @@ def test_the_kubelet_below_a_root(lab, capsys):
     assert kubelet["strict_cpu_reservation"] is True
     assert kubelet["cpu_manager_state"] == {"present": True, "policyName": "none"}
     assert kubelet["config"]["documents"] == [{"path": "/var/lib/kubelet/config.yaml", "text": config}]
+    # what the verify role reports of it
+    items = node_differences(PLAN, state, parts=["kubelet"])
+    assert items[0] == {"area": "kubelet", "item": "cpuManagerPolicy", "expected": "static", "actual": None}
+    assert items[-1] == {"area": "kubelet", "item": "checkpoints", "expected": "the planned policies",
+                         "actual": "cpu_manager_state holds policy none, the plan says static"}

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-"""The node_differences filter: documented, and its errors are filter errors."""
+"""The node_differences and kubelet_settings filters: documented, and their errors are filter errors."""
 
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.bot4.hft.plugins.filter import kubelet_settings as kubelet_mod
 from ansible_collections.bot4.hft.plugins.filter import node_differences as mod
 
 FILTER_DIR = Path(mod.__file__).resolve().parent
@@ -19,8 +20,13 @@ def test_documented():
     assert set(mod.FilterModule().filters()) == {"node_differences"}
     data = yaml.safe_load((FILTER_DIR / "node_differences.yml").read_text())
     assert data["DOCUMENTATION"]["name"] == "node_differences"
-    assert set(data["DOCUMENTATION"]["options"]) == {"_input", "state", "parts", "bootloader", "kubelet"}
+    assert set(data["DOCUMENTATION"]["options"]) == {"_input", "state", "parts"}
     assert data["RETURN"]["_value"]["type"] == "list"
+    assert set(kubelet_mod.FilterModule().filters()) == {"kubelet_settings"}
+    data = yaml.safe_load((FILTER_DIR / "kubelet_settings.yml").read_text())
+    assert data["DOCUMENTATION"]["name"] == "kubelet_settings"
+    assert set(data["DOCUMENTATION"]["options"]) == {"_input", "kubelet"}
+    assert set(data["RETURN"]["_value"]["contains"]) == set(kubelet_mod.kubelet_settings({"kubelet": {}}, None))
 
 
 @pytest.mark.parametrize("plan, state, kwargs, message", [
@@ -31,3 +37,17 @@ def test_documented():
 def test_bad_input_is_a_filter_error(plan, state, kwargs, message):
     with pytest.raises(AnsibleFilterError, match=message):
         mod.node_differences(plan, state, **kwargs)
+
+
+@pytest.mark.parametrize("plan, kubelet, message", [
+    ("plan", None, "the input is the plan"),
+    ({}, None, "the input is the plan"),
+    ({"kubelet": {}}, "kubelet", "the argument is the kubelet"),
+    ({"kubelet": {}}, {"installed": True, "config": {"error": "/x: Permission denied"}},
+     r"kubelet_settings: cannot read the kubelet's configuration \(/x: Permission denied\)"),
+    ({"kubelet": {}}, {"installed": True, "config": {"documents": [{"path": "/x", "text": "{}"}]}},
+     "kubelet_settings: 'cpuManagerPolicyOptions'"),
+])
+def test_bad_kubelet_input_is_a_filter_error(plan, kubelet, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        kubelet_mod.kubelet_settings(plan, kubelet)

@@ -51,7 +51,8 @@ def test_an_untuned_node_differs_in_every_part():
              "runtime": {"installed": False, "config": None, "report": None, "error": None},
              "unit": {"UnitFileState": "", "Result": ""},
              "affinity": {"pid1": "0-7", "slices": {"system.slice": "0-7"}, "processes": []}}
-    items = verify(PLAN, state, bootloader=["write /etc/default/grub.d/90-bot4-hft.cfg"])
+    state["bootloader"] = {"actions": ["write /etc/default/grub.d/90-bot4-hft.cfg"], "reboot_required": True}
+    items = verify(PLAN, state)
     got = areas(items)
     assert ("kernel args", "bootloader configuration") in got
     assert ("kernel args", "nohz_full=2-3,6-7") in got
@@ -158,11 +159,43 @@ def test_stray_processes_are_listed_up_to_ten_then_counted():
                          "actual": "isolated CPUs allowed"}
 
 
-def test_kubelet_differences_are_passed_through():
-    kubelet = [{"item": "cpuManagerPolicy", "expected": "static", "actual": "none"}]
-    assert verify(PLAN, tuned_state(), kubelet=kubelet) == [
-        {"area": "kubelet", "item": "cpuManagerPolicy", "expected": "static", "actual": "none"}]
-    assert verify(PLAN, tuned_state(), parts=["kernel", "runtime", "affinity"], kubelet=kubelet) == []
+def kubelet_state(config, cpu_policy="static"):
+    """state.kubelet of a running kubelet with this KubeletConfiguration."""
+    return {"installed": True, "running": True, "version": "1.33.1", "version_tuple": [1, 33, 1], "flags": {},
+            "active": "active", "restarts": 0, "strict_cpu_reservation": False,
+            "cpu_manager_state": {"present": True, "policyName": cpu_policy},
+            "memory_manager_state": {"present": True, "policyName": "Static"},
+            "config": {"file": "/var/lib/kubelet/config.yaml", "dir": "", "error": None,
+                       "documents": [{"path": "/var/lib/kubelet/config.yaml", "text": json.dumps(config)}]}}
+
+
+def test_the_bootloader_part_of_the_state_is_named_by_action():
+    state = tuned_state()
+    state["bootloader"] = {"actions": [], "reboot_required": False}
+    assert verify(PLAN, state) == []
+    state["bootloader"]["actions"] = ["regenerate /boot/grub/grub.cfg (its default entry does not carry the planned "
+                                      "arguments)"]
+    assert verify(PLAN, state) == [{"area": "kernel args", "item": "bootloader configuration",
+                                    "expected": "the planned arguments", "actual": state["bootloader"]["actions"][0]}]
+
+
+def test_the_kubelet_part_of_the_state_against_the_plan():
+    config = dict({"kind": "KubeletConfiguration"}, **PLAN["kubelet"])
+    config["evictionHard"] = dict(config["evictionHard"], **{"nodefs.available": "10%"})
+    state = tuned_state()
+    state["kubelet"] = kubelet_state(config)
+    assert verify(PLAN, state) == []
+    state["kubelet"] = kubelet_state(dict(config, cpuManagerPolicy="none"), cpu_policy="none")
+    assert verify(PLAN, state) == [
+        {"area": "kubelet", "item": "cpuManagerPolicy", "expected": "static", "actual": "none"},
+        {"area": "kubelet", "item": "checkpoints", "expected": "the planned policies",
+         "actual": "cpu_manager_state holds policy none, the plan says static"}]
+    assert verify(PLAN, state, parts=["kernel", "runtime", "affinity"]) == []
+    # no kubelet on the node, or none read: nothing to compare
+    state["kubelet"] = {"installed": False, "config": {"file": "", "dir": "", "documents": [], "error": None}}
+    assert verify(PLAN, state) == []
+    state["kubelet"] = None
+    assert verify(PLAN, state) == []
 
 
 def test_parts_limit_the_comparison_and_unknown_parts_are_refused():

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""kubelet_settings: the kubelet settings a node's plan wants, against the
+kubelet bot4.hft.node_state_info read (plugins/module_utils/kubelet.py).
+Documentation in kubelet_settings.yml."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.bot4.hft.plugins.module_utils.kubelet import compare
+
+
+def kubelet_settings(plan, kubelet):
+    """{installed, file, dir, main, effective, wanted, owned_keys, changed_keys, checkpoint_drift, differences}."""
+    if not isinstance(plan, dict) or not isinstance(plan.get("kubelet"), dict):
+        raise AnsibleFilterError("kubelet_settings: the input is the plan (a mapping with a kubelet mapping)")
+    if kubelet is not None and not isinstance(kubelet, dict):
+        raise AnsibleFilterError("kubelet_settings: the argument is the kubelet node_state_info read (a mapping)")
+    try:
+        return compare(plan["kubelet"], kubelet)
+    except (KeyError, ValueError) as exc:
+        raise AnsibleFilterError("kubelet_settings: %s" % exc)
+
+
+class FilterModule:
+    """bot4.hft kubelet settings filter."""
+
+    def filters(self):
+        return {"kubelet_settings": kubelet_settings}

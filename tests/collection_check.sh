@@ -33,4 +33,9 @@ done
 out=$(ansible localhost -i localhost, -c local -m ansible.builtin.debug -a "msg={{ '0-3,8' | bot4.hft.cpulist_expand | bot4.hft.cpulist }}" 2>&1) \
   || fail "filter use failed: $out"
 grep -Eq '(msg: |")0-3,8"?$' <<<"$out" || fail "unexpected filter output: $out"
+# A filter over the collection's module_utils (kubelet.py), from the installed copy.
+out=$(ansible localhost -i localhost, -c local -m ansible.builtin.debug \
+  -a "msg={{ (dict(kubelet=dict()) | bot4.hft.kubelet_settings(none)).owned_keys | length }}" 2>&1) \
+  || fail "kubelet_settings use failed: $out"
+grep -Eq '(msg: |")11"?$' <<<"$out" || fail "unexpected kubelet_settings output: $out"
 echo "collection-check: modules, filters and roles resolve from the built tarball"

@@ -21,30 +21,7 @@ import tempfile
 
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
-    CmdlineError,
-    Conflict,
-    boot_matches,
-    bootloader_settings,
-    default_entry,
-    diff_args,
-    entry_args,
-    find_conflicts,
-    grubby_argv,
-    kernel_args,
-    missing_and_unexpected,
-    normalize,
-    os_family,
-    owned_keys_for,
-    parse_dropin,
-    parse_grub_cfg,
-    parse_grubby_info,
-    parse_grubenv,
-    plan_grubby,
-    render_dropin,
-    split_args,
-    validate_args,
-)
+from ansible_collections.bot4.hft.plugins.module_utils import kernel_cmdline as cmdline
 
 # The kernel_cmdline module's parameters (its DOCUMENTATION describes them).
 # None: the OS family's setting (BOOTLOADERS of kernel_cmdline.py).
@@ -147,14 +124,18 @@ class Runner(object):
         self.root = params["root"]
         self.state = params["state"]
         try:
-            self.args = validate_args(params["args"]) if self.state == "present" else []
-        except CmdlineError as exc:
+            self.args = cmdline.validate_args(params["args"]) if self.state == "present" else []
+        except cmdline.CmdlineError as exc:
             module.fail_json(msg="args: %s" % exc)
-        self.owned = owned_keys_for(self.args, params["owned_keys"])
+        self.owned = cmdline.owned_keys_for(self.args, params["owned_keys"])
         self.cmdline_running = (_read(_under(self.root, "/proc/cmdline")) or "").strip()
-        self.running = kernel_args(self.cmdline_running)
+        self.running = cmdline.kernel_args(self.cmdline_running)
         self.actions = []
         self.result = {}
+        self.setup()
+
+    def setup(self):
+        """The backend's own paths and commands."""
 
     def path(self, path):
         return _under(self.root, path)
@@ -178,18 +159,18 @@ class Runner(object):
             self.module.warn(conflict.message() + " (left in place, conflicts=warn)")
 
     def finish(self, args_before, args_after, head=(), tail=()):
-        missing, unexpected = missing_and_unexpected(self.running, args_after, self.owned, head, tail)
-        reboot = not boot_matches(self.running, args_after, self.owned, head, tail)
-        removed = diff_args(args_before, args_after)["removed"]
+        missing, unexpected = cmdline.missing_and_unexpected(self.running, args_after, self.owned, head, tail)
+        reboot = not cmdline.boot_matches(self.running, args_after, self.owned, head, tail)
+        removed = cmdline.diff_args(args_before, args_after)["removed"]
         for token in unexpected:
-            if token not in [normalize(r) for r in removed]:
+            if token not in [cmdline.normalize(r) for r in removed]:
                 removed.append(token)
         result = dict(
             changed=bool(self.actions),
             backend=self.backend,
             args_before=list(args_before),
             args_after=list(args_after),
-            args_added=diff_args(args_before, args_after)["added"],
+            args_added=cmdline.diff_args(args_before, args_after)["added"],
             args_removed=removed,
             cmdline_running=self.cmdline_running,
             reboot_required=reboot,
@@ -212,8 +193,8 @@ class Runner(object):
 class GrubDropin(Runner):
     backend = "grub_dropin"
 
-    def __init__(self, module, params, check=False, diff=False):
-        super(GrubDropin, self).__init__(module, params, check, diff)
+    def setup(self):
+        params = self.params
         self.dropin_name = params["dropin_path"]
         self.dropin = self.path(self.dropin_name)
         self.grub_cfg_name = params["grub_cfg"]
@@ -221,7 +202,7 @@ class GrubDropin(Runner):
         self.where = self.dropin_name
         command = params["mkconfig_command"]
         if not command or "{output}" not in command:
-            module.fail_json(msg="mkconfig_command must contain the item '{output}', got %r" % (command,))
+            self.module.fail_json(msg="mkconfig_command must contain the item '{output}', got %r" % (command,))
 
     # -- reading -------------------------------------------------------------
     def base_files(self):
@@ -258,9 +239,9 @@ class GrubDropin(Runner):
 
     def checked_entry(self, text):
         """(entry, title) of the entry GRUB boots next in the config ``text``."""
-        config = parse_grub_cfg(text)
-        env = parse_grubenv(_read(self.path(self.params["grubenv"])) or "")
-        entry, selector = default_entry(config, env)
+        config = cmdline.parse_grub_cfg(text)
+        env = cmdline.parse_grubenv(_read(self.path(self.params["grubenv"])) or "")
+        entry, selector = cmdline.default_entry(config, env)
         if entry is None:
             fallback = next((e for e in config.entries if e.kind == "menuentry"), None)
             if fallback is not None:
@@ -312,9 +293,9 @@ class GrubDropin(Runner):
             entry = self.checked_entry(text)
             if entry is None:
                 raise StepError("the new GRUB configuration has no menu entry to boot")
-            tokens = entry_args(entry)
-            if not boot_matches(tokens, desired, self.owned, head, tail):
-                missing, unexpected = missing_and_unexpected(tokens, desired, self.owned, head, tail)
+            tokens = cmdline.entry_args(entry)
+            if not cmdline.boot_matches(tokens, desired, self.owned, head, tail):
+                missing, unexpected = cmdline.missing_and_unexpected(tokens, desired, self.owned, head, tail)
                 raise StepError(
                     "the new GRUB configuration's default entry %r does not carry the planned arguments "
                     "(missing: %s; not planned: %s; linux line: %s)"
@@ -332,31 +313,32 @@ class GrubDropin(Runner):
         old_text = _read(self.dropin)
         if old_text is not None:
             try:
-                old_args = parse_dropin(old_text)
-            except CmdlineError as exc:
+                old_args = cmdline.parse_dropin(old_text)
+            except cmdline.CmdlineError as exc:
                 self.module.fail_json(msg="%s: %s" % (self.dropin_name, exc), changed=False)
             if old_args is None:
                 self.module.fail_json(
                     msg="%s exists but is not managed by bot4.hft (its first line is not %r); "
-                    "move it away or choose another dropin_path" % (self.dropin_name, render_dropin([]).splitlines()[0]),
+                    "move it away or choose another dropin_path"
+                    % (self.dropin_name, cmdline.render_dropin([]).splitlines()[0]),
                     changed=False,
                 )
         else:
             old_args = []
-        self.owned = owned_keys_for(old_args, self.owned)
+        self.owned = cmdline.owned_keys_for(old_args, self.owned)
         desired = list(self.args) if state == "present" else []
-        new_text = render_dropin(desired) if state == "present" else None
+        new_text = cmdline.render_dropin(desired) if state == "present" else None
 
         snapshots = self.snapshots()
-        conflicts = find_conflicts(snapshots, self.owned)
+        conflicts = cmdline.find_conflicts(snapshots, self.owned)
         self.result["conflicts"] = [c.to_dict() for c in conflicts]
         self.report_conflicts(
             conflicts,
             "Remove the argument there so that only the collection sets it, or set conflicts=warn.",
         )
         final = snapshots[-1][1] if snapshots else {}
-        head = split_args(final.get(_LINUX_VAR, ""))
-        tail = split_args(final.get(_DEFAULT_VAR, ""))
+        head = cmdline.split_args(final.get(_LINUX_VAR, ""))
+        tail = cmdline.split_args(final.get(_DEFAULT_VAR, ""))
 
         current_cfg = _read(self.grub_cfg)
         cfg_ok = False
@@ -364,7 +346,7 @@ class GrubDropin(Runner):
             entry = self.checked_entry(current_cfg)
             if entry is not None:
                 self.result["default_entry"] = entry.title
-                cfg_ok = boot_matches(entry_args(entry), desired, self.owned, head, tail)
+                cfg_ok = cmdline.boot_matches(cmdline.entry_args(entry), desired, self.owned, head, tail)
         dropin_change = old_text != new_text
         if dropin_change:
             self.actions.append(("write %s" if new_text is not None else "remove %s") % self.dropin_name)
@@ -399,12 +381,11 @@ class GrubDropin(Runner):
 class Grubby(Runner):
     backend = "grubby"
 
-    def __init__(self, module, params, check=False, diff=False):
-        super(Grubby, self).__init__(module, params, check, diff)
-        self.state_name = params["state_file"]
+    def setup(self):
+        self.state_name = self.params["state_file"]
         self.state_path = self.path(self.state_name)
         self.where = "grubby (all boot entries)"
-        self.grubby = module.get_bin_path(params["grubby_command"], required=True)
+        self.grubby = self.module.get_bin_path(self.params["grubby_command"], required=True)
 
     def read_state(self):
         text = _read(self.state_path)
@@ -421,7 +402,7 @@ class Grubby(Runner):
             _rc, out, _err = self.run([self.grubby, "--info=ALL"], "grubby --info=ALL")
         except StepError as exc:
             self.module.fail_json(msg=str(exc), changed=False)
-        kernels = parse_grubby_info(out)
+        kernels = cmdline.parse_grubby_info(out)
         if not kernels:
             self.module.fail_json(msg="grubby --info=ALL listed no boot entry", changed=False)
         return kernels
@@ -430,18 +411,18 @@ class Grubby(Runner):
         recorded = self.read_state()
         added = recorded["added"] if recorded else []
         replaced = recorded["replaced"] if recorded else []
-        self.owned = owned_keys_for(added + replaced, self.owned)
+        self.owned = cmdline.owned_keys_for(added + replaced, self.owned)
         kernels = self.kernels()
-        tokens = [kernel_args(k.get("args", "")) for k in kernels]
-        plan = plan_grubby(tokens, self.args, self.owned, added, replaced, self.state)
-        conflicts = [Conflict(t, "the grubby boot entries", "args") for t in plan.conflicts]
+        tokens = [cmdline.kernel_args(k.get("args", "")) for k in kernels]
+        plan = cmdline.plan_grubby(tokens, self.args, self.owned, added, replaced, self.state)
+        conflicts = [cmdline.Conflict(t, "the grubby boot entries", "args") for t in plan.conflicts]
         self.result["conflicts"] = [c.to_dict() for c in conflicts]
         self.report_conflicts(
             conflicts,
             "Remove it with grubby --update-kernel=ALL --remove-args=... so that only the collection sets it, "
             "or set conflicts=warn (the collection's argument then replaces it until state=absent).",
         )
-        argvs = grubby_argv(self.grubby, plan.remove, plan.add)
+        argvs = cmdline.grubby_argv(self.grubby, plan.remove, plan.add)
         self.result["commands"] = argvs
         self.actions.extend(" ".join(argv[1:]) for argv in argvs)
         if plan.state_after is None:
@@ -454,12 +435,12 @@ class Grubby(Runner):
             try:
                 for argv in argvs:
                     self.run(argv, " ".join(argv))
-                after = [kernel_args(k.get("args", "")) for k in self.kernels()]
+                after = [cmdline.kernel_args(k.get("args", "")) for k in self.kernels()]
                 expected = plan.args_after
                 bad = [
                     k.get("kernel", k.get("index", "?"))
                     for k, t in zip(kernels, after)
-                    if not boot_matches(t, expected, self.owned, head=plan.add if self.state == "absent" else ())
+                    if not cmdline.boot_matches(t, expected, self.owned, head=plan.add if self.state == "absent" else ())
                 ]
                 if bad:
                     raise StepError("after grubby, these boot entries do not carry the planned arguments: %s" % ", ".join(bad))
@@ -483,11 +464,11 @@ def resolve(module, params):
     The family comes from ``/etc/os-release`` below the root; a node without one
     counts as EL when only grubby is installed, else as Debian.
     """
-    family = os_family(_read(_under(params["root"], "/etc/os-release")) or "")
+    family = cmdline.os_family(_read(_under(params["root"], "/etc/os-release")) or "")
     if family is None and module.get_bin_path(params["grubby_command"]) and not module.get_bin_path("grub-mkconfig"):
         family = "RedHat"
     resolved = dict(params)
-    resolved.update(bootloader_settings(family, **{key: params.get(key) for key in _SETTINGS}))
+    resolved.update(cmdline.bootloader_settings(family, **{key: params.get(key) for key in _SETTINGS}))
     return resolved
 
 

@@ -130,7 +130,7 @@ def test_next_good_run_gives_the_failed_node_back(joined_vm, tuned):
     assert ran and not applied, f"tuning tasks ran with --tags verify,latency_gate: {applied}"
     for task in (CORDON_TASK, UNCORDON_TASK):
         assert "changed:" in task_section(out, task), task
-    assert "TASK [bot4.hft.verify : " in out.split("TASK [Wait for the node to be Ready", 1)[1]
+    assert "TASK [bot4.hft.verify : " in out.split("TASK [bot4.hft.node_drain : Wait for the node to be Ready]", 1)[1]
     assert boots(vm) == before
     now = node_object(vm)
     assert not now["spec"].get("unschedulable")

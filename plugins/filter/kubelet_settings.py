@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.bot4.hft.plugins.module_utils.kubelet import compare
+from ansible_collections.bot4.hft.plugins.module_utils.kubelet import compare, restore_owned
 
 
 def kubelet_settings(plan, kubelet):
@@ -24,8 +24,19 @@ def kubelet_settings(plan, kubelet):
         raise AnsibleFilterError("kubelet_settings: %s" % exc)
 
 
+def kubelet_restored(config, originals):
+    """The KubeletConfiguration with the collection's keys back at the values kept before the first change."""
+    if not isinstance(config, dict) or not isinstance(originals, dict):
+        raise AnsibleFilterError("kubelet_restored: the input is a KubeletConfiguration and the argument the kept "
+                                 "values (both mappings)")
+    try:
+        return restore_owned(config, originals)
+    except ValueError as exc:
+        raise AnsibleFilterError("kubelet_restored: %s" % exc)
+
+
 class FilterModule:
     """bot4.hft kubelet settings filter."""
 
     def filters(self):
-        return {"kubelet_settings": kubelet_settings}
+        return {"kubelet_settings": kubelet_settings, "kubelet_restored": kubelet_restored}

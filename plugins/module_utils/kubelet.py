@@ -231,3 +231,17 @@ def compare(plan: Dict[str, Any], kubelet: Optional[Dict[str, Any]]) -> Dict[str
     result["differences"] = differences(result["wanted"], result["effective"], result["changed_keys"],
                                         result["checkpoint_drift"])
     return result
+
+
+def restore_owned(config: Dict[str, Any], originals: Dict[str, Any]) -> Dict[str, Any]:
+    """The KubeletConfiguration ``config`` with the owned keys back at their ``originals``
+    (the values kept before the first change; null: the key was not set). Other keys,
+    and their order, stay as they are; a key that was not set is removed."""
+    unknown = sorted(set(originals) - set(OWNED_KEYS))
+    if unknown:
+        raise ValueError("the kept values name keys the collection does not own: %s" % ", ".join(unknown))
+    out = {key: value for key, value in config.items() if key not in OWNED_KEYS}
+    for key in OWNED_KEYS:
+        if originals.get(key) is not None:
+            out[key] = copy.deepcopy(originals[key])
+    return out

@@ -86,6 +86,9 @@ def read_state(root, path, content=True):
     raise ManifestError("%s: neither a file, a symlink nor a directory" % path)
 
 
+IF_CHANGED = ("backup", "leave")
+
+
 def _digest(state):
     """What identifies a state for comparison: its type and content or target, mode and owner."""
     keys = ("type", "sha256", "target", "mode", "uid", "gid")
@@ -117,12 +120,16 @@ def load(text, source):
 def record(manifest, root, specs, cmdline, state_dir):
     """Add the paths in ``specs`` that the manifest does not hold yet; return (manifest, added paths).
 
-    ``specs``: dicts with ``path``, ``owned`` and ``tree``. ``state_dir`` (the
+    ``specs``: dicts with ``path``, ``owned``, ``tree`` and ``if_changed`` (``backup``, the default:
+    a file changed since the collection wrote it is copied aside and put back; ``leave``: it is left
+    as it is and reported, for a caller that merges its own part back). ``state_dir`` (the
     manifest's own directory) is recorded first, as an owned tree. Every path
     is checked before the manifest changes.
     """
     specs = [dict(spec, path=check_path(spec["path"])) for spec in specs]
     for spec in specs:
+        if spec.get("if_changed", "backup") not in IF_CHANGED:
+            raise ManifestError("%s: if_changed must be one of %s" % (spec["path"], ", ".join(IF_CHANGED)))
         if spec.get("tree") and not spec.get("owned"):
             raise ManifestError("%s: a tree must be owned by the collection" % spec["path"])
     if manifest is None:
@@ -162,7 +169,10 @@ def record(manifest, root, specs, cmdline, state_dir):
             if before["type"] == "dir":
                 raise ManifestError("%s: is a directory; only a file or symlink of another owner can be recorded"
                                     % path)
-        add({"path": path, "kind": "tree" if tree else "file", "owned": owned, "before": before})
+        entry = {"path": path, "kind": "tree" if tree else "file", "owned": owned, "before": before}
+        if spec.get("if_changed", "backup") != "backup":
+            entry["if_changed"] = spec["if_changed"]
+        add(entry)
     return manifest, added
 
 
@@ -179,7 +189,7 @@ def written(manifest, root):
 def restore_actions(manifest, root, stamp):
     """The actions that put every recorded path back, in the reverse order of the records; pure
     except for reading the paths. Each action: ``action`` (remove, remove_tree, rmdir, write, symlink,
-    backup), ``path`` and its data; ``reason`` says why."""
+    backup, leave), ``path`` and its data; ``reason`` says why."""
     actions = []
     for entry in reversed(manifest["entries"]):
         path, kind, before = entry["path"], entry["kind"], entry["before"]
@@ -192,6 +202,10 @@ def restore_actions(manifest, root, stamp):
             continue
         changed_since = (not entry.get("owned") and "written" in entry and now["type"] == "file"
                          and _digest(now) != entry["written"])
+        if changed_since and entry.get("if_changed") == "leave":
+            # The caller merges its own part back (the kubelet's owned keys).
+            actions.append({"action": "leave", "path": path, "reason": "changed since the collection wrote it"})
+            continue
         if changed_since:
             actions.append({"action": "backup", "path": path, "to": "%s.%s~" % (path, stamp),
                             "reason": "changed since the collection wrote it"})
@@ -226,6 +240,8 @@ def apply_actions(actions, root):
     notices = []
     for act in actions:
         full = _full(root, act["path"])
+        if act["action"] == "leave":
+            continue
         if act["action"] == "backup":
             shutil.copy2(full, _full(root, act["to"]))
         elif act["action"] == "remove":

@@ -51,6 +51,15 @@ options:
         description: An owned directory that untune removes as a whole.
         type: bool
         default: false
+      if_changed:
+        description:
+          - What O(state=restored) does with a shared file changed since the collection wrote it.
+          - V(backup) copies it aside (C(<path>.<time>~)) and puts the recorded content back.
+          - V(leave) leaves it as it is and returns it in RV(left), for a caller that merges its own part back
+            (the kubelet's owned settings).
+        type: str
+        choices: [backup, leave]
+        default: backup
   manifest:
     description: The manifest file. Its directory is recorded as an owned tree by the first record.
     type: path
@@ -97,6 +106,16 @@ actions:
   returned: always
   type: list
   elements: dict
+paths:
+  description: Every path the manifest holds, in the order of the records.
+  returned: always
+  type: list
+  elements: str
+left:
+  description: The recorded files O(state=restored) left as they are (O(paths[].if_changed=leave)).
+  returned: always
+  type: list
+  elements: str
 cmdline:
   description:
     - The kernel arguments the node ran at its first record, or null when a release without a manifest had
@@ -149,6 +168,7 @@ def main():
                 path=dict(type="path", required=True),
                 owned=dict(type="bool", default=False),
                 tree=dict(type="bool", default=False),
+                if_changed=dict(type="str", choices=["backup", "leave"], default="backup"),
             )),
             manifest=dict(type="path", default=nm.DEFAULT_MANIFEST),
             root=dict(type="path", default="/"),
@@ -160,7 +180,8 @@ def main():
     try:
         nm.check_path(path)
         current = _read_manifest(module, root, path)
-        result = {"changed": False, "recorded": [], "actions": [],
+        result = {"changed": False, "recorded": [], "actions": [], "left": [],
+                  "paths": [entry["path"] for entry in current["entries"]] if current else [],
                   "entries": len(current["entries"]) if current else 0}
         if current is not None:
             result["cmdline"] = current["cmdline"] if current.get("cmdline_untouched") else None
@@ -169,7 +190,8 @@ def main():
             if current is None and params["state"] == "written" and not params["paths"]:
                 module.fail_json(msg="manifest: %s does not exist; nothing was recorded on this node" % path)
             updated, added = nm.record(current, root, params["paths"], _cmdline(root), os.path.dirname(path))
-            result.update(recorded=added, changed=bool(added), entries=len(updated["entries"]))
+            result.update(recorded=added, changed=bool(added), entries=len(updated["entries"]),
+                          paths=[entry["path"] for entry in updated["entries"]])
             if current is None:
                 result["cmdline"] = updated["cmdline"] if updated["cmdline_untouched"] else None
             if params["state"] == "written":
@@ -186,7 +208,9 @@ def main():
                                      "(it records the node without changing it), then untune" % path)
             stamp = time.strftime("%Y-%m-%d@%H:%M:%S")
             actions = nm.restore_actions(current, root, stamp)
-            result.update(changed=bool(actions), actions=[
+            result["left"] = [a["path"] for a in actions if a["action"] == "leave"]
+            actions = [a for a in actions if a["action"] != "leave"] + [a for a in actions if a["action"] == "leave"]
+            result.update(changed=any(a["action"] != "leave" for a in actions), actions=[
                 {key: value for key, value in act.items() if key != "content"} for act in actions])
             if module._diff and actions:
                 result["diff"] = {"before": "".join("%s\n" % a["path"] for a in actions),

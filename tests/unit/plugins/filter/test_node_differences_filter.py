@@ -22,11 +22,14 @@ def test_documented():
     assert data["DOCUMENTATION"]["name"] == "node_differences"
     assert set(data["DOCUMENTATION"]["options"]) == {"_input", "state", "parts"}
     assert data["RETURN"]["_value"]["type"] == "list"
-    assert set(kubelet_mod.FilterModule().filters()) == {"kubelet_settings"}
+    assert set(kubelet_mod.FilterModule().filters()) == {"kubelet_settings", "kubelet_restored"}
     data = yaml.safe_load((FILTER_DIR / "kubelet_settings.yml").read_text())
     assert data["DOCUMENTATION"]["name"] == "kubelet_settings"
     assert set(data["DOCUMENTATION"]["options"]) == {"_input", "kubelet"}
     assert set(data["RETURN"]["_value"]["contains"]) == set(kubelet_mod.kubelet_settings({"kubelet": {}}, None))
+    data = yaml.safe_load((FILTER_DIR / "kubelet_restored.yml").read_text())
+    assert data["DOCUMENTATION"]["name"] == "kubelet_restored"
+    assert set(data["DOCUMENTATION"]["options"]) == {"_input", "originals"}
 
 
 @pytest.mark.parametrize("plan, state, kwargs, message", [

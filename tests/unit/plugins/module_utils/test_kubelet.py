@@ -243,3 +243,21 @@ def test_an_unreadable_configuration_is_an_error():
     with pytest.raises(KubeletError, match=r"cannot read the kubelet's configuration \(/var/lib/kubelet/config.yaml: "
                                            r"No such file or directory\); the kubelet must run with a KubeletConfiguration"):
         compare(PLAN, state)
+
+
+def test_restore_owned_puts_the_kept_values_back_and_keeps_the_rest():
+    from ansible_collections.bot4.hft.plugins.module_utils.kubelet import restore_owned
+    config = {"kind": "KubeletConfiguration", "cpuManagerPolicy": "static", "reservedSystemCPUs": "0-1",
+              "evictionHard": {"memory.available": "500Mi"}, "cgroupDriver": "systemd"}
+    originals = {"cpuManagerPolicy": None, "reservedSystemCPUs": None,
+                 "evictionHard": {"memory.available": "100Mi"}}
+    assert restore_owned(config, originals) == {"kind": "KubeletConfiguration", "cgroupDriver": "systemd",
+                                                "evictionHard": {"memory.available": "100Mi"}}
+    assert list(restore_owned(config, originals))[:2] == ["kind", "cgroupDriver"]
+
+
+def test_restore_owned_refuses_kept_values_of_keys_not_owned():
+    import pytest
+    from ansible_collections.bot4.hft.plugins.module_utils.kubelet import restore_owned
+    with pytest.raises(ValueError, match="does not own: clusterDNS"):
+        restore_owned({}, {"clusterDNS": ["10.0.0.10"]})

@@ -221,3 +221,25 @@ def test_a_path_the_collection_never_wrote_is_left_to_whoever_wrote_it_later(nod
     restored = run(node, capsys, state="restored")
     assert restored["_rc"] == 0
     assert (node / "etc/sysconfig/irqbalance").read_text() == "IRQBALANCE_ARGS=\n"
+
+
+def test_a_file_marked_leave_is_put_back_whole_or_left_to_the_caller(node, capsys):
+    """The kubelet's configuration: unchanged since the run, its recorded bytes come back;
+    changed by someone else since, it is left for the caller's key-level merge."""
+    put(node, "/var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\ncgroupDriver: systemd\n")
+    paths = [{"path": "/var/lib/kubelet/config.yaml", "if_changed": "leave"}]
+    run(node, capsys, paths=paths)
+    put(node, "/var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\ncpuManagerPolicy: static\n")
+    run(node, capsys, state="written")
+    whole = run(node, capsys, check_mode=True, state="restored")
+    assert whole["left"] == [] and any(a["path"] == "/var/lib/kubelet/config.yaml" and a["action"] == "write"
+                                       for a in whole["actions"])
+    put(node, "/var/lib/kubelet/config.yaml", "kind: KubeletConfiguration\ncpuManagerPolicy: static\nx: 1\n")
+    left = run(node, capsys, state="restored")
+    assert left["left"] == ["/var/lib/kubelet/config.yaml"]
+    assert (node / "var/lib/kubelet/config.yaml").read_text().endswith("x: 1\n")
+
+
+def test_an_unknown_if_changed_is_refused(node, capsys):
+    result = run(node, capsys, paths=[{"path": "/etc/x", "if_changed": "merge"}])
+    assert result["_rc"] == 1 and "if_changed" in result["msg"]

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import render_dropin
 from ansible_collections.bot4.hft.plugins.modules import kernel_cmdline, node_state_info
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
+from module_harness import run_module  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kernel_cmdline"
 DROPIN = "etc/default/grub.d/90-bot4-hft.cfg"
@@ -65,24 +67,14 @@ def run(root, capsys, check_mode=False, diff=False, mkconfig_flags=(), **params)
         + list(mkconfig_flags),
     )
     params.setdefault("script_check_command", [sys.executable, str(FIXTURES / "fake_grub_script_check.py")])
-    params["_ansible_check_mode"] = check_mode
-    params["_ansible_diff"] = diff
-    with patch_module_args(params):
-        with pytest.raises(SystemExit) as exit_info:
-            kernel_cmdline.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
-    return result
+    return run_module(kernel_cmdline.main, capsys, params, check_mode, diff)
 
 
 def read_bootloader(root, capsys, **kernel_args):
     """state.bootloader as bot4.hft.node_state_info reads it below ``root`` (the result on failure)."""
     params = {"root": str(root), "parts": ["kernel"], "kernel_args": kernel_args}
-    with patch_module_args(params):
-        with pytest.raises(SystemExit) as exit_info:
-            node_state_info.main()
-    result = json.loads(capsys.readouterr().out)
-    return result if exit_info.value.code else result["state"]["bootloader"]
+    result = run_module(node_state_info.main, capsys, params)
+    return result if result["_rc"] else result["state"]["bootloader"]
 
 
 def boot_line(root):

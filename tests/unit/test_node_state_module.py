@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bot4.hft.plugins.modules import node_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "runtime"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 import fakesys  # noqa: E402
+from module_harness import run_module  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "lab__lab.json"
 # The sections the lab VM's tree can take (it has no cpufreq/EPB driver, its
@@ -35,14 +36,7 @@ def runtime():
 
 def run(machine, capsys, check_mode=False, diff=False, **params):
     params.setdefault("root", str(machine.root))
-    params["_ansible_check_mode"] = check_mode
-    params["_ansible_diff"] = diff
-    with patch_module_args(params):
-        with pytest.raises(SystemExit) as exit_info:
-            node_state.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
-    return result
+    return run_module(node_state.main, capsys, params, check_mode, diff)
 
 
 def test_check_mode_reports_every_change_with_a_diff_and_writes_nothing(lab, runtime, capsys):

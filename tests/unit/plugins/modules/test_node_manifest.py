@@ -8,14 +8,17 @@ whole tree before and after."""
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bot4.hft.plugins.module_utils import manifest as nm
 from ansible_collections.bot4.hft.plugins.modules import node_manifest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
+from module_harness import run_module  # noqa: E402
 
 MANIFEST = "/var/lib/bot4-hft/manifest.json"
 CMDLINE = "BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0"
@@ -23,14 +26,7 @@ CMDLINE = "BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro console=ttyS0"
 
 def run(root, capsys, check_mode=False, diff=False, **params):
     params.setdefault("root", str(root))
-    params["_ansible_check_mode"] = check_mode
-    params["_ansible_diff"] = diff
-    with patch_module_args(params):
-        with pytest.raises(SystemExit) as exit_info:
-            node_manifest.main()
-    result = json.loads(capsys.readouterr().out)
-    result["_rc"] = exit_info.value.code
-    return result
+    return run_module(node_manifest.main, capsys, params, check_mode, diff)
 
 
 def listing(root):

@@ -26,7 +26,6 @@ VALUES = [
     "/sys/kernel/mm/transparent_hugepage/enabled",
     "/sys/kernel/mm/transparent_hugepage/defrag",
     "/proc/irq/default_smp_affinity",
-    "/proc/irq/*/smp_affinity_list",
     "/sys/devices/virtual/workqueue/cpumask",
     "/sys/bus/workqueue/devices/*/cpumask",
     "/sys/class/net/*/queues/rx-*/rps_cpus",
@@ -86,6 +85,18 @@ def values():
     for pattern in LINKS:
         for path in sorted(glob.glob(pattern)):
             out[path] = os.path.basename(os.readlink(path))
+    # IRQ numbers are handed out in probe order, which differs from boot to
+    # boot: an IRQ's affinity is keyed by its handlers' names (a device queue).
+    # An IRQ without a handler serves no device.
+    seen = {}
+    for path in sorted(glob.glob("/proc/irq/*/smp_affinity_list")):
+        number = path.split("/")[3]
+        actions = read("/sys/kernel/irq/%s/actions" % number)
+        if not actions or actions.startswith("unreadable"):
+            continue
+        seen[actions] = seen.get(actions, 0) + 1
+        key = "irq %s" % actions if seen[actions] == 1 else "irq %s #%d" % (actions, seen[actions])
+        out[key] = read(path)
     with open("/proc/1/status") as handle:
         out["pid1 Cpus_allowed_list"] = [line.split(":", 1)[1].strip() for line in handle
                                          if line.startswith("Cpus_allowed_list:")][0]

@@ -15,7 +15,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     ConfigError,
     check_keys,
 )
-from ansible_collections.bot4.hft.plugins.module_utils.topology import default_route_names
+from ansible_collections.bot4.hft.plugins.module_utils.topology import default_route_names, lower_devices
 
 
 # ----------------------------------------------------------------------- dpdk
@@ -88,15 +88,7 @@ def _default_route_netdevs(ctx):
     """Interfaces that carry a default route, with every device below them
     (bond slaves, bridge ports, VLAN parents: their lower_* links)."""
     names = default_route_names(ctx.read("/proc/net/route") or "", ctx.read("/proc/net/ipv6_route") or "")
-    result = set()
-    todo = sorted(names)
-    while todo:
-        name = todo.pop()
-        if name in result:
-            continue
-        result.add(name)
-        todo.extend(e[len("lower_"):] for e in ctx.listdir("/sys/class/net/%s" % name) if e.startswith("lower_"))
-    return result
+    return set(lower_devices(ctx.listdir, names))
 
 
 def _vfio_group_problem(ctx, info, vfio_pcis):

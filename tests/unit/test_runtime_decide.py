@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "runtime"))
 import fakesys  # noqa: E402
 
-from ansible_collections.bot4.hft.plugins.module_utils.node import sysctl  # noqa: E402
+from ansible_collections.bot4.hft.plugins.module_utils.node import irq, sysctl  # noqa: E402
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import ConfigError  # noqa: E402
 
 
@@ -133,3 +133,129 @@ def test_decisions_do_not_change_their_inputs():
     before = copy.deepcopy((cfg, current))
     assert sysctl.decide_thp(cfg, current) == sysctl.decide_thp(cfg, current)
     assert (cfg, current) == before
+
+
+# ----------------------------------------------------------------------- irq
+LAB_IRQ = irq.irq_settings({"default_cpus": "0-1,4-5", "cpus": "0-1,4-5"})
+LAB_MOVES = {  # IRQ: (affinity recorded on lab-vm, the affinity it gets)
+    0: ("0-7", "0-1,4-5"), 1: ("0-3", "0-1"), 2: ("0-7", "0-1,4-5"), 3: ("0-7", "0-1,4-5"),
+    4: ("0-3", "0-1"), 5: ("0-7", "0-1,4-5"), 6: ("0-7", "0-1,4-5"), 7: ("0-3", "0-1"), 8: ("0-3", "0-1"),
+    9: ("0-3", "0-1"), 10: ("0-7", "0-1,4-5"), 11: ("0-7", "0-1,4-5"), 12: ("0-3", "0-1"),
+    13: ("0-7", "0-1,4-5"), 14: ("0-7", "0-1,4-5"), 15: ("0-7", "0-1,4-5"), 24: ("0-3", "0-1"),
+    25: ("6-7", "0-1,4-5"), 29: ("2", "0-1,4-5"), 32: ("6", "0-1,4-5"), 33: ("7", "0-1,4-5"),
+    36: ("2", "0-1,4-5"), 37: ("3", "0-1,4-5"), 38: ("7", "0-1,4-5"), 39: ("3", "0-1,4-5"),
+    40: ("2", "0-1,4-5"),
+}
+
+
+def irq_set(number, before, after):
+    return set_("/proc/irq/%d/smp_affinity_list" % number, before, after, "cpulist", accept_eio=True, irq=number)
+
+
+def test_irq_moves_what_leaves_the_reserved_cpus_keeping_their_reserved_part():
+    current = recorded("lab-vm", irq.read_irq, LAB_IRQ)
+    assert current["default_affinity"] == "ff" and len(current["irqs"]) == 32
+    decision = irq.decide_irq(LAB_IRQ, current)
+    assert decision["actions"] == [set_("/proc/irq/default_smp_affinity", "ff", "33", "mask")] + [
+        irq_set(n, before, after) for n, (before, after) in sorted(LAB_MOVES.items())]
+    assert decision["irqs_total"] == 32 and decision["managed"] == []
+
+
+def test_irq_check_leaves_the_irqs_that_refused_in_this_boot_alone():
+    state = {"managed-irqs.json": {"irqs": [32, 33, 36, 37]}}
+    current = recorded("lab-vm", irq.read_irq, LAB_IRQ, state=state)
+    decision = irq.decide_irq(LAB_IRQ, current)
+    assert decision["managed"] == [32, 33, 36, 37]
+    assert not [a for a in decision["actions"] if a.get("irq") in (32, 33, 36, 37)]
+    # apply tries them again: the record is not read
+    current = recorded("lab-vm", irq.read_irq, LAB_IRQ, state=state, check=False)
+    assert current["managed"] == []
+    assert [a["irq"] for a in irq.decide_irq(LAB_IRQ, current)["actions"] if a.get("irq") in (32, 33, 36, 37)] == [
+        32, 33, 36, 37]
+
+
+def test_irq_policy_replace_uses_the_whole_set():
+    cfg = dict(LAB_IRQ, policy="replace", default_cpus=None)
+    current = {"default_affinity": None, "irqs": [[1, "0-3"], [16, "0-1"]], "managed": []}
+    assert irq.decide_irq(cfg, current)["actions"] == [irq_set(1, "0-3", "0-1,4-5")]
+
+
+def test_irq_in_place_is_no_action():
+    current = {"default_affinity": "00000033", "irqs": [[0, "0-1,4-5"], [16, "0-1"], [30, "4"], [99, None]],
+               "managed": []}
+    decision = irq.decide_irq(LAB_IRQ, current)
+    assert decision == {"actions": [], "irqs_total": 4, "managed": []}
+
+
+def test_irq_errors_for_a_missing_default_and_an_unreadable_affinity():
+    current = {"default_affinity": None, "irqs": [[5, "0-x"], [6, "2"]], "managed": []}
+    assert irq.decide_irq(LAB_IRQ, current)["actions"] == [
+        error("/proc/irq/default_smp_affinity is missing"),
+        error("/proc/irq/5/smp_affinity_list reads '0-x', not a cpulist"),
+        irq_set(6, "2", "0-1,4-5"),
+    ]
+
+
+def test_irq_default_only_reads_no_irq():
+    cfg = irq.irq_settings({"default_cpus": "0"})
+    current = recorded("lab-vm", irq.read_irq, cfg)
+    assert current == {"default_affinity": "ff", "irqs": None, "managed": []}
+    assert irq.decide_irq(cfg, current) == {"actions": [set_("/proc/irq/default_smp_affinity", "ff", "1", "mask")]}
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"cpus": ""}, "irq.cpus is empty"),
+    ({"default_cpus": []}, "irq.default_cpus is empty"),
+    ({"cpus": "0", "policy": "spread"}, "irq.policy must be intersect or replace"),
+])
+def test_irq_settings_refuse(cfg, message):
+    with pytest.raises(ConfigError, match=message):
+        irq.irq_settings(cfg)
+
+
+# ----------------------------------------------------------------- workqueue
+WQ = "/sys/devices/virtual/workqueue/cpumask"
+
+
+def test_workqueue_mask():
+    cfg = irq.workqueue_settings({"cpus": "0-1,4-5"})
+    current = recorded("lab-vm", irq.read_workqueue, cfg)
+    assert current == {"cpumask": "ff"}
+    assert irq.decide_workqueue(cfg, current) == {"actions": [set_(WQ, "ff", "33", "mask")]}
+    # however wide the kernel prints it
+    assert irq.decide_workqueue(cfg, {"cpumask": "00,00000033"}) == {"actions": []}
+    assert irq.decide_workqueue(cfg, {"cpumask": None})["actions"] == [
+        skip(WQ + " does not exist on this kernel: unbound workqueues not restricted")]
+    with pytest.raises(ConfigError, match="workqueue.cpus is required"):
+        irq.workqueue_settings({})
+
+
+# ----------------------------------------------------------------------- rps
+def rps_set(name, before="00", after="33"):
+    return set_("/sys/class/net/%s/queues/rx-0/rps_cpus" % name, before, after, "mask")
+
+
+def test_rps_every_receive_queue_but_loopback():
+    cfg = irq.rps_settings({"cpus": "0-1,4-5"})
+    current = recorded("lab-vm", irq.read_rps, cfg)
+    assert current == {"enp0s3": {"rx-0": "00"}, "enp129s0": {"rx-0": "00"}, "lo": {"rx-0": "00"}}
+    assert irq.decide_rps(cfg, current) == {"actions": [rps_set("enp0s3"), rps_set("enp129s0")],
+                                            "data": {"rx_queues": 2}}
+
+
+def test_rps_patterns_and_no_op():
+    cfg = irq.rps_settings({"cpus": "0-1,4-5", "include": ["enp*"], "exclude": ["enp0s*"]})
+    current = {"enp0s3": {"rx-0": "00"}, "enp129s0": {"rx-0": "00", "rx-1": "33", "rx-2": None}, "lo": {}}
+    assert irq.decide_rps(cfg, current) == {"actions": [rps_set("enp129s0")], "data": {"rx_queues": 2}}
+    current["enp129s0"]["rx-0"] = "0,00000033"
+    assert irq.decide_rps(cfg, current) == {"actions": [], "data": {"rx_queues": 2}}
+
+
+def test_rps_without_queues_is_a_notice():
+    cfg = irq.rps_settings({"cpus": "0", "include": ["nothing*"]})
+    assert irq.decide_rps(cfg, {"eth0": {"rx-0": "00"}}) == {"actions": [notice(
+        "no receive queue with rps_cpus found (no matching interface, or a kernel without RPS)")],
+        "data": {"rx_queues": 0}}
+    with pytest.raises(ConfigError, match="rps.include must be a list of interface name patterns"):
+        irq.rps_settings({"cpus": "0", "include": "eth*"})
+

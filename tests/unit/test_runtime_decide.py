@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "runtime"))
 import fakesys  # noqa: E402
 
-from ansible_collections.bot4.hft.plugins.module_utils.node import irq, sysctl  # noqa: E402
+from ansible_collections.bot4.hft.plugins.module_utils.node import irq, power, sysctl  # noqa: E402
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import ConfigError  # noqa: E402
 
 
@@ -259,3 +259,127 @@ def test_rps_without_queues_is_a_notice():
     with pytest.raises(ConfigError, match="rps.include must be a list of interface name patterns"):
         irq.rps_settings({"cpus": "0", "include": "eth*"})
 
+
+# ------------------------------------------------------------------- cpufreq
+CPU = "/sys/devices/system/cpu/cpu%d/"
+
+
+def test_cpufreq_sets_every_policy_once():
+    cfg = power.cpufreq_settings({"governor": "performance", "cpus": "0-1,38-41"})
+    current = recorded("metal-2s", power.read_cpufreq, cfg)
+    # offline or absent CPUs (40, 41) are not read
+    assert [entry["cpu"] for entry in current["cpus"]] == [0, 1, 38, 39]
+    assert current["cpus"][0] == {"cpu": 0, "policy": "/sys/devices/system/cpu/cpufreq/policy0",
+                                  "governor": "powersave", "available": "performance powersave",
+                                  "driver": "intel_pstate"}
+    assert power.decide_cpufreq(cfg, current) == {"actions": [
+        set_(CPU % cpu + "cpufreq/scaling_governor", "powersave", "performance") for cpu in (0, 1, 38, 39)],
+        "data": {"driver": "intel_pstate"}}
+    # CPUs 0 and 1 in one policy: written once
+    current["cpus"][1]["policy"] = current["cpus"][0]["policy"]
+    assert [a["path"] for a in power.decide_cpufreq(cfg, current)["actions"]] == [
+        CPU % cpu + "cpufreq/scaling_governor" for cpu in (0, 38, 39)]
+
+
+def test_cpufreq_in_place_is_no_action():
+    cfg = power.cpufreq_settings({"governor": "powersave"})
+    current = recorded("metal-2s", power.read_cpufreq, cfg)
+    assert len(current["cpus"]) == 40
+    assert power.decide_cpufreq(cfg, current) == {"actions": [], "data": {"driver": "intel_pstate"}}
+
+
+def test_cpufreq_unavailable_governor_and_cpus_without_policy():
+    cfg = power.cpufreq_settings({"governor": "schedutil"})
+    current = {"cpus": [
+        {"cpu": 0, "policy": "/p0", "governor": "powersave", "available": "performance powersave", "driver": "d"},
+        {"cpu": 1, "policy": None, "governor": None, "available": None, "driver": None},
+        {"cpu": 2, "policy": "/p2", "governor": "powersave", "available": None, "driver": "d"},
+    ]}
+    assert power.decide_cpufreq(cfg, current)["actions"] == [
+        notice("CPUs 1 have no cpufreq policy; governor not set there"),
+        error("cpu0: governor schedutil is not available (available: performance powersave)"),
+        # nothing says which governors there are: tried, the kernel answers
+        set_(CPU % 2 + "cpufreq/scaling_governor", "powersave", "schedutil"),
+    ]
+
+
+def test_cpufreq_without_a_driver_skips():
+    cfg = power.cpufreq_settings({"governor": "performance", "cpus": "0-7"})
+    current = recorded("lab-vm", power.read_cpufreq, cfg)
+    assert power.decide_cpufreq(cfg, current)["actions"] == [
+        skip("no cpufreq driver on this node (no cpufreq/ under the CPUs): governor performance not set")]
+    assert power.decide_cpufreq(cfg, {"cpus": []})["actions"] == [
+        skip("no cpufreq driver on this node (no cpufreq/ under the CPUs): governor performance not set")]
+    with pytest.raises(ConfigError, match="cpufreq.governor must be a governor name"):
+        power.cpufreq_settings({"governor": ""})
+
+
+# ------------------------------------------------------------------- cpuidle
+METAL_STATES = [[0, 0], [1, 2], [2, 10], [3, 133]]  # POLL, C1, C1E, C6
+
+
+@pytest.mark.parametrize("cfg, want", [
+    ({"max_cstate": 1}, "2"),
+    ({"max_cstate": 2}, "10"),
+    ({"max_cstate": 0}, "n/a"),
+    ({"max_cstate": 9}, "0"),
+    ({"poll_only": True}, "n/a"),
+    ({"resume_latency_us": 5}, "5"),
+    ({"resume_latency_us": "n/a"}, "n/a"),
+])
+def test_cpuidle_resume_latency_per_policy(cfg, want):
+    cfg = power.cpuidle_settings(dict(cfg, cpus="10-11"))
+    current = recorded("metal-2s", power.read_cpuidle, cfg)
+    assert current == {"driver": "intel_idle", "cpus": [
+        {"cpu": 10, "resume_latency_us": "0", "states": METAL_STATES},
+        {"cpu": 11, "resume_latency_us": "0", "states": METAL_STATES}]}
+    expected = [] if want == "0" else [
+        set_(CPU % cpu + "power/pm_qos_resume_latency_us", "0", want) for cpu in (10, 11)]
+    assert power.decide_cpuidle(cfg, current) == {"actions": expected, "data": {"driver": "intel_idle"}}
+
+
+def test_cpuidle_in_place_missing_and_stateless_cpus():
+    cfg = power.cpuidle_settings({"cpus": "1-3", "max_cstate": 1})
+    current = {"driver": "intel_idle", "cpus": [
+        {"cpu": 1, "resume_latency_us": "2", "states": METAL_STATES},
+        {"cpu": 2, "resume_latency_us": None, "states": METAL_STATES},
+        {"cpu": 3, "resume_latency_us": "0", "states": []},
+    ]}
+    assert power.decide_cpuidle(cfg, current)["actions"] == [
+        error(CPU % 2 + "power/pm_qos_resume_latency_us is missing"),
+        notice("cpu3 has no cpuidle states; left alone"),
+    ]
+    current["cpus"] = current["cpus"][:1]
+    assert power.decide_cpuidle(cfg, current) == {"actions": [], "data": {"driver": "intel_idle"}}
+
+
+def test_cpuidle_without_a_driver_skips():
+    cfg = power.cpuidle_settings({"cpus": "2-3", "poll_only": True})
+    current = recorded("lab-vm", power.read_cpuidle, cfg)
+    assert current == {"driver": "none", "cpus": []}
+    assert power.decide_cpuidle(cfg, current)["actions"] == [
+        skip("no cpuidle driver on this node (current_driver: none): C-state limits not set")]
+    assert power.decide_cpuidle(cfg, {"driver": None, "cpus": []})["actions"] == [
+        skip("no cpuidle driver on this node (current_driver: missing): C-state limits not set")]
+    with pytest.raises(ConfigError, match="cpuidle needs max_cstate, poll_only or resume_latency_us"):
+        power.cpuidle_settings({"cpus": "2"})
+
+
+# ---------------------------------------------------------- energy_perf_bias
+def test_energy_perf_bias_by_name():
+    cfg = power.energy_perf_bias_settings({"value": "performance", "cpus": "0-1"})
+    current = recorded("metal-2s", power.read_energy_perf_bias, cfg)
+    assert current == {"cpus": [{"cpu": 0, "present": True, "value": 6}, {"cpu": 1, "present": True, "value": 6}]}
+    assert power.decide_energy_perf_bias(cfg, current) == {"actions": [
+        set_(CPU % cpu + "power/energy_perf_bias", "6", "0") for cpu in (0, 1)]}
+
+
+def test_energy_perf_bias_in_place_absent_and_bad_values():
+    cfg = power.energy_perf_bias_settings({"value": 6})
+    current = recorded("metal-2s", power.read_energy_perf_bias, cfg)
+    assert power.decide_energy_perf_bias(cfg, current) == {"actions": []}
+    current = recorded("lab-vm", power.read_energy_perf_bias, cfg)
+    assert power.decide_energy_perf_bias(cfg, current)["actions"] == [
+        skip("no CPU here exposes power/energy_perf_bias (not an Intel CPU with EPB): left alone")]
+    with pytest.raises(ConfigError, match="energy_perf_bias.value must be 0-15 or one of"):
+        power.energy_perf_bias_settings({"value": 16})

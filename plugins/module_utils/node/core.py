@@ -514,11 +514,3 @@ def check_keys(cfg, section, allowed):
     if unknown:
         raise ConfigError("section %s: unknown keys %s (known: %s)"
                           % (section, ", ".join(unknown), ", ".join(sorted(allowed))))
-
-
-def cpus_or_online(ctx, cfg, key, section):
-    cpus = cpus_option(cfg, key, section, required=False)
-    online = ctx.online_cpus()
-    if cpus is None:
-        return online
-    return [cpu for cpu in cpus if cpu in set(online)]

@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "runtime"))
 import fakesys  # noqa: E402
 
-from ansible_collections.bot4.hft.plugins.module_utils.node import hugepages, irq, power, sysctl  # noqa: E402
+from ansible_collections.bot4.hft.plugins.module_utils.node import dpdk, hugepages, irq, power, sysctl  # noqa: E402
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import ConfigError  # noqa: E402
 
 
@@ -503,3 +503,192 @@ def test_hugepages_report_and_shortfall():
 def test_hugepages_settings_refuse(cfg, message):
     with pytest.raises(ConfigError, match=message):
         hugepages.hugepages_settings(cfg)
+
+
+# ---------------------------------------------------------------------- dpdk
+NIC = "0000:81:00.0"  # the lab's e1000e on NUMA node 1, IOMMU group 7
+MGMT = "0000:00:03.0"  # virtio-net enp0s3, carries the default route
+DEV = "/sys/bus/pci/devices/" + NIC
+BOUND_STATE = {"dpdk-bindings.json": {"devices": {NIC: {"driver": "vfio-pci", "original_driver": "e1000e"}}}}
+
+
+def dpdk_cfg(*devices, **extra):
+    cfg = {"devices": [{"pci": pci, "driver": driver} for pci, driver in devices]}
+    cfg.update(extra)
+    return dpdk.dpdk_settings(cfg)
+
+
+def lab_dpdk(cfg, **kwargs):
+    return recorded("lab-vm", dpdk.read_dpdk, cfg, **kwargs)
+
+
+def bound_to(current, pci, driver, override):
+    current["devices"][pci]["driver"] = driver
+    current["devices"][pci]["driver_override"] = override
+    if driver in dpdk.DPDK_DRIVERS and driver not in current["drivers_loaded"]:
+        current["drivers_loaded"].append(driver)
+    return current
+
+
+def override(before, after, value=None):
+    action = set_(DEV + "/driver_override", before, after, pci=NIC, stop=True)
+    if value is not None:
+        action["value"] = value
+    return action
+
+
+def bind(driver, target):
+    return {"kind": "bind", "pci": NIC, "driver": driver, "target": target, "stop": True}
+
+
+def test_dpdk_reads_the_devices_their_groups_and_the_route():
+    cfg = dpdk_cfg((NIC, "vfio-pci"))
+    assert lab_dpdk(cfg) == {
+        "state": {},
+        "devices": {NIC: {"pci": NIC, "id": "8086:10d3", "driver": "e1000e", "driver_override": None,
+                          "has_driver_override": True, "numa_node": 1, "iommu_group": 7, "netdevs": ["enp129s0"],
+                          "group_devices": []}},
+        "iommu_active": True,
+        "route_netdevs": ["enp0s3"],
+        "drivers_loaded": [],
+    }
+
+
+def test_dpdk_bind_loads_the_module_sets_the_override_then_rebinds():
+    cfg = dpdk_cfg((NIC, "vfio-pci"))
+    decision = dpdk.decide_dpdk(cfg, lab_dpdk(cfg))
+    assert decision["actions"] == [
+        {"kind": "modprobe", "module": "vfio-pci", "path": "/sys/bus/pci/drivers/vfio-pci", "stop": True},
+        override("(null)", "vfio-pci"),
+        bind("e1000e", "vfio-pci"),
+    ]
+    assert decision["checked"] is True and decision["state"] == {}
+    assert decision["bound"] == {NIC: {"driver": "vfio-pci", "original_driver": "e1000e"}}
+    assert decision["data"] == {"iommu": "active", "devices": [{
+        "pci": NIC, "id": "8086:10d3", "target": "vfio-pci", "action": "bind", "driver_before": "e1000e",
+        "driver": "e1000e", "driver_override": None, "numa_node": 1, "iommu_group": 7, "netdevs": ["enp129s0"],
+        "original_driver": "e1000e"}]}
+
+
+def test_dpdk_bound_with_its_override_is_no_action():
+    cfg = dpdk_cfg((NIC, "vfio-pci"))
+    current = bound_to(lab_dpdk(cfg, state=BOUND_STATE), NIC, "vfio-pci", "vfio-pci")
+    decision = dpdk.decide_dpdk(cfg, current)
+    assert decision["actions"] == []
+    assert decision["state"] == {NIC: {"driver": "vfio-pci", "original_driver": "e1000e"}}
+    assert decision["data"]["devices"][0]["action"] == "none"
+
+
+def test_dpdk_bound_by_hand_only_gets_the_override():
+    cfg = dpdk_cfg((NIC, "vfio-pci"))
+    current = bound_to(lab_dpdk(cfg), NIC, "vfio-pci", None)
+    decision = dpdk.decide_dpdk(cfg, current)
+    assert decision["actions"] == [override("(null)", "vfio-pci")]
+    # it had no kernel driver this program saw: giving it back means no driver
+    assert decision["state"] == {NIC: {"driver": "vfio-pci", "original_driver": None}}
+
+
+def test_dpdk_device_no_longer_configured_is_given_back():
+    for cfg in (dpdk_cfg(), dpdk_cfg((NIC, "kernel"))):
+        current = bound_to(lab_dpdk(cfg, state=BOUND_STATE), NIC, "vfio-pci", "vfio-pci")
+        decision = dpdk.decide_dpdk(cfg, current)
+        assert decision["actions"] == [
+            override("vfio-pci", "(null)", value=""),
+            {"kind": "restore", "pci": NIC, "driver": "vfio-pci", "original": "e1000e", "stop": True},
+        ]
+        assert decision["state"] == {} and decision["data"]["devices"][0]["action"] == "restore"
+    # back on its kernel driver already, or bound by someone else: left alone
+    current = lab_dpdk(dpdk_cfg(), state=BOUND_STATE)
+    assert dpdk.decide_dpdk(dpdk_cfg(), current)["actions"] == []
+    kernel = dpdk_cfg((NIC, "kernel"))
+    current = bound_to(lab_dpdk(kernel), NIC, "vfio-pci", None)
+    assert dpdk.decide_dpdk(kernel, current)["actions"] == []
+
+
+def test_dpdk_recorded_device_gone_from_the_bus_is_forgotten():
+    current = lab_dpdk(dpdk_cfg(), state=BOUND_STATE)
+    current["devices"][NIC] = None
+    decision = dpdk.decide_dpdk(dpdk_cfg(), current)
+    assert decision["actions"] == [
+        notice("0000:81:00.0: bound to vfio-pci earlier, now gone from the PCI bus; forgotten")]
+    assert decision["state"] == {} and decision["checked"] is True
+
+
+def test_dpdk_noiommu_mode_comes_before_the_bind():
+    cfg = dpdk_cfg((NIC, "vfio-pci"), noiommu=True)
+    current = lab_dpdk(cfg)
+    current["iommu_active"] = False
+    current["devices"][NIC]["iommu_group"] = None
+    assert [a["kind"] for a in dpdk.decide_dpdk(cfg, current)["actions"]] == ["modprobe", "noiommu", "set", "bind"]
+    assert dpdk.decide_dpdk(cfg, current)["data"]["iommu"] == "noiommu"
+    # with an IOMMU the mode is not touched
+    assert [a["kind"] for a in dpdk.decide_dpdk(cfg, lab_dpdk(cfg))["actions"]] == ["modprobe", "set", "bind"]
+
+
+NOTHING = notice("nothing was changed: every device is checked before the first one is bound")
+
+
+def test_dpdk_any_failed_check_means_no_write_at_all():
+    cfg = dpdk_cfg((NIC, "vfio-pci"), (MGMT, "vfio-pci"), ("0000:82:00.0", "uio_pci_generic"))
+    current = lab_dpdk(cfg)
+    decision = dpdk.decide_dpdk(cfg, current)
+    assert decision["actions"] == [
+        error("0000:00:03.0 (enp0s3) carries the default route: binding it to vfio-pci would cut this node off "
+              "the network"),
+        error("0000:82:00.0: no such PCI device (/sys/bus/pci/devices/0000:82:00.0 does not exist)"),
+        NOTHING,
+    ]
+    assert decision["checked"] is False
+    assert [d["pci"] for d in decision["data"]["devices"]] == [MGMT, NIC]
+
+
+def test_dpdk_iommu_group_with_another_bound_endpoint():
+    cfg = dpdk_cfg((NIC, "vfio-pci"))
+    current = lab_dpdk(cfg)
+    current["devices"][NIC]["group_devices"] = [
+        {"pci": "0000:80:00.0", "driver": "pcieport", "class": 0x060400},
+        {"pci": "0000:81:00.1", "driver": "e1000e", "class": 0x020000},
+        {"pci": "0000:81:00.2", "driver": None, "class": 0x020000},
+    ]
+    problem = ("0000:81:00.0: IOMMU group 7 is not viable for vfio-pci: it also holds 0000:81:00.1 (bound to "
+               "e1000e); every endpoint of a group must be bound to vfio-pci or to no driver (bind them too, or "
+               "move the card)")
+    assert dpdk.decide_dpdk(cfg, current)["actions"] == [error(problem), NOTHING]
+    # bound together, the group is viable
+    both = dpdk_cfg((NIC, "vfio-pci"), ("0000:81:00.1", "vfio-pci"))
+    current["devices"]["0000:81:00.1"] = dict(current["devices"][NIC], pci="0000:81:00.1", group_devices=[])
+    assert NOTHING not in dpdk.decide_dpdk(both, current)["actions"]
+    # already bound: a notice, not a refusal
+    bound_to(current, NIC, "vfio-pci", "vfio-pci")
+    assert dpdk.decide_dpdk(cfg, current)["actions"] == [notice(problem)]
+
+
+def test_dpdk_other_refusals():
+    cfg = dpdk.dpdk_settings({"devices": [{"pci": NIC, "driver": "vfio-pci", "id": "8086:10fb"}]})
+    assert dpdk.decide_dpdk(cfg, lab_dpdk(cfg))["actions"] == [error(
+        "0000:81:00.0: is a 8086:10d3 device, the configuration expects 8086:10fb (did the hardware change?)"),
+        NOTHING]
+    cfg = dpdk_cfg((NIC, "vfio-pci"))
+    current = lab_dpdk(cfg)
+    current["iommu_active"] = False
+    assert dpdk.decide_dpdk(cfg, current)["actions"][0]["text"].startswith(
+        "0000:81:00.0: vfio-pci needs an IOMMU and the running kernel has none")
+    current = lab_dpdk(cfg)
+    current["devices"][NIC]["has_driver_override"] = False
+    assert dpdk.decide_dpdk(cfg, current)["actions"][0] == error(
+        "0000:81:00.0: /sys/bus/pci/devices/0000:81:00.0/driver_override is missing (the kernel is older than 3.16)")
+    current = lab_dpdk(cfg)
+    current["devices"][NIC]["iommu_group"] = None
+    assert dpdk.decide_dpdk(cfg, current)["actions"][0] == error(
+        "0000:81:00.0: has no IOMMU group although the IOMMU is on (/sys/kernel/iommu_groups is not empty); "
+        "vfio-pci cannot use it")
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"devices": [{"pci": "81:00.0", "driver": "vfio-pci"}]}, "dpdk.devices\\[0\\].pci must be a PCI address"),
+    ({"devices": [{"pci": NIC, "driver": "igb_uio"}]}, "dpdk.devices\\[0\\].driver must be one of"),
+    ({"devices": [], "noiommu": "yes"}, "dpdk.noiommu must be true or false"),
+])
+def test_dpdk_settings_refuse(cfg, message):
+    with pytest.raises(ConfigError, match=message):
+        dpdk.dpdk_settings(cfg)

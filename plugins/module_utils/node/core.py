@@ -349,31 +349,6 @@ class Section(object):
         self.skipped = True
         self.notice(text)
 
-    def set_value(self, path, before, after, compare=None):
-        """Write ``after`` to ``path`` unless it already reads ``before``==``after``.
-
-        In check mode only record the difference.  After a write the file is read
-        back and compared (``compare`` turns the read-back text into the
-        comparable value, default: the stripped text).  Returns True when the
-        value is (or would be) in place.
-        """
-        if self.ctx.check:
-            self.change(path, before, after)
-            return True
-        try:
-            self.ctx.write(path, after)
-        except (IOError, OSError) as exc:
-            self.error("%s: writing %r failed: %s" % (path, after, os.strerror(exc.errno or 0)))
-            return False
-        now = self.ctx.read(path)
-        expected = after if compare is None else compare(after)
-        got = now if compare is None else (compare(now) if now is not None else None)
-        if got != expected:
-            self.error("%s: wrote %r but it reads %r" % (path, after, now))
-            return False
-        self.change(path, before, now)
-        return True
-
     # ----------------------------------------------------------- the writer
     def refused(self, path):
         """Record and return True when this section may not write ``path``."""

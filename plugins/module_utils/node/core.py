@@ -11,7 +11,8 @@ into the node: what the kernel forgets at every boot.  It runs as the module
 bot4.hft.node_state and, at every boot, as ``bot4-hft-runtime`` (the same
 package, installed on the node by the housekeeping role).
 
-Every section is split in three:
+Every section (``section_<section>`` in its concern's file) is split in
+three, after ``<section>_settings(cfg)`` has checked its configuration:
 
 - ``read_<section>(ctx, cfg) -> current``: reads the values the section needs
   (plain dicts and lists, nothing decided);
@@ -31,13 +32,15 @@ An action is a dict with a ``kind``:
   kernel keeping the value (managed IRQs): outcome ``eio``, no error.
 - ``write``: write ``after`` to ``path`` without reading it back; a failure is
   a notice (``on_failure``, a %-template of path, value and reason).  The
-  section reads back itself (hugepage pools: after every write and the retry).
+  section reads back itself (hugepage pools: after the writes, and after the
+  retry).
 - ``modprobe``: load ``module`` and expect ``path`` to appear.
 - ``error``, ``notice``, ``skip``: record ``text``.
 - a kind of the section's own (``steps``), for ordered multi-step changes
   that re-read the node between their writes (dpdk binding).
 
-``stop``: when the action fails, the actions after it are not carried out.
+``stop``: when the action fails or is refused, the actions after it are not
+carried out (outcome ``not run``).
 
 Only the Python standard library is used, so it runs on a bare node.
 """

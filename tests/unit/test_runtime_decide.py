@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "runtime"))
 import fakesys  # noqa: E402
+from test_runtime_hugepages import G1, M2, NODE, pools as pool_config  # noqa: E402
 
 from ansible_collections.bot4.hft.plugins.module_utils.node import dpdk, hugepages, irq, power, sysctl  # noqa: E402
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import ConfigError  # noqa: E402
@@ -386,34 +387,28 @@ def test_energy_perf_bias_in_place_absent_and_bad_values():
 
 
 # ----------------------------------------------------------------- hugepages
-POOL = "/sys/devices/system/node/node%d/hugepages/hugepages-%dkB/nr_hugepages"
-G1 = 1048576
-M2 = 2048
-
-
 def pools(*entries, **extra):
-    cfg = {"pools": [{"node": n, "size_kb": s, "count": c} for n, s, c in entries]}
-    cfg.update(extra)
-    return hugepages.hugepages_settings(cfg)
+    """(node, size_kb, count) ... as the section's checked settings."""
+    return hugepages.hugepages_settings(pool_config(*entries, **extra)["hugepages"])
 
 
 def pool_write(node, size_kb, before, after):
-    return {"kind": "write", "path": POOL % (node, size_kb), "before": str(before), "after": str(after),
+    return {"kind": "write", "path": NODE % (node, size_kb), "before": str(before), "after": str(after),
             "on_failure": "%(path)s: writing %(value)s failed: %(reason)s"}
 
 
 def row(node, size_kb, requested, before, at_boot=False):
-    return {"node": node, "size_kb": size_kb, "path": POOL % (node, size_kb), "requested": requested,
+    return {"node": node, "size_kb": size_kb, "path": NODE % (node, size_kb), "requested": requested,
             "before": before, "at_boot": at_boot}
 
 
 def test_hugepages_reads_every_pool():
     current = recorded("lab-vm", hugepages.read_hugepages, pools())
     assert current == {"pools": [
-        {"node": 0, "size_kb": G1, "path": POOL % (0, G1), "count": 0},
-        {"node": 0, "size_kb": M2, "path": POOL % (0, M2), "count": 0},
-        {"node": 1, "size_kb": G1, "path": POOL % (1, G1), "count": 1},
-        {"node": 1, "size_kb": M2, "path": POOL % (1, M2), "count": 0},
+        {"node": 0, "size_kb": G1, "path": NODE % (0, G1), "count": 0},
+        {"node": 0, "size_kb": M2, "path": NODE % (0, M2), "count": 0},
+        {"node": 1, "size_kb": G1, "path": NODE % (1, G1), "count": 1},
+        {"node": 1, "size_kb": M2, "path": NODE % (1, M2), "count": 0},
     ], "reclaim": ["/proc/sys/vm/drop_caches", "/proc/sys/vm/compact_memory"]}
 
 
@@ -448,7 +443,7 @@ def test_hugepages_errors_for_missing_pools():
     assert hugepages.decide_hugepages(cfg, current)["actions"] == [
         # largest pages first, then by node
         error("NUMA node 0 has no 16G hugepage pool (sizes there: 2M, 1G)"),
-        error(POOL % (1, M2) + " is not readable as a number"),
+        error(NODE % (1, M2) + " is not readable as a number"),
         error("NUMA node 3 has no hugepage pools (nodes with pools: 0-1)"),
         pool_write(0, M2, 0, 8),
     ]
@@ -460,7 +455,7 @@ def test_hugepages_retry_after_reclaim_for_what_is_still_short():
     cfg = pools((0, G1, 1), (1, G1, 1), (0, M2, 128))
     current = recorded("lab-vm", hugepages.read_hugepages, cfg)
     decision = hugepages.decide_hugepages(cfg, current)
-    got = {POOL % (0, G1): 0, POOL % (1, G1): 1, POOL % (0, M2): 128}
+    got = {NODE % (0, G1): 0, NODE % (1, G1): 1, NODE % (0, M2): 128}
     assert hugepages.decide_hugepages_retry(cfg, current, decision, got) == [
         {"kind": "write", "path": "/proc/sys/vm/drop_caches", "after": "3", "on_failure": "%(path)s: %(reason)s"},
         {"kind": "write", "path": "/proc/sys/vm/compact_memory", "after": "1", "on_failure": "%(path)s: %(reason)s"},
@@ -468,10 +463,10 @@ def test_hugepages_retry_after_reclaim_for_what_is_still_short():
         notice("retried 1 short pool(s) after compacting memory"),
     ]
     # nothing short, no reclaim configured, or a pool that does not read back: as it says
-    assert hugepages.decide_hugepages_retry(cfg, current, decision, dict(got, **{POOL % (0, G1): 1})) == []
+    assert hugepages.decide_hugepages_retry(cfg, current, decision, dict(got, **{NODE % (0, G1): 1})) == []
     assert hugepages.decide_hugepages_retry(dict(cfg, reclaim=False), current, decision, got) == []
     current["reclaim"] = []
-    assert hugepages.decide_hugepages_retry(cfg, current, decision, dict(got, **{POOL % (0, G1): None}))[0] == \
+    assert hugepages.decide_hugepages_retry(cfg, current, decision, dict(got, **{NODE % (0, G1): None}))[0] == \
         pool_write(0, G1, 0, 1)
 
 
@@ -479,9 +474,9 @@ def test_hugepages_report_and_shortfall():
     cfg = pools((0, G1, 1), (0, M2, 128))
     cfg["pools"][0]["at_boot"] = True
     decision = hugepages.decide_hugepages(cfg, recorded("lab-vm", hugepages.read_hugepages, cfg))
-    now = {POOL % (0, G1): 0, POOL % (0, M2): 100}
+    now = {NODE % (0, G1): 0, NODE % (0, M2): 100}
     report = hugepages.report_hugepages(decision, now, check=False)
-    assert report["changes"] == [{"path": POOL % (0, M2), "before": "0", "after": "100"}]
+    assert report["changes"] == [{"path": NODE % (0, M2), "before": "0", "after": "100"}]
     assert report["pools"][0] == {"node": 0, "size": "1G", "size_kb": G1, "requested": 1, "before": 0, "now": 0,
                                   "differs": True, "short": True, "at_boot": True}
     assert [(e["size"], e["now"]) for e in report["shortfall"]] == [("1G", 0), ("2M", 100)]
@@ -490,7 +485,7 @@ def test_hugepages_report_and_shortfall():
         "2853 MiB); node 0 2M pages: requested 128, got 100 (node 0 MemFree 2853 MiB)")
     assert hugepages.shortfall_message(report["shortfall"][:1], {0: None}).endswith("requested 1, got 0")
     # check mode: nothing written, nothing short yet
-    report = hugepages.report_hugepages(decision, {POOL % (0, G1): 0, POOL % (0, M2): 0}, check=True)
+    report = hugepages.report_hugepages(decision, {NODE % (0, G1): 0, NODE % (0, M2): 0}, check=True)
     assert report["changes"] == [] and report["shortfall"] == []
     assert [(e["short"], e["differs"]) for e in report["pools"]] == [(True, True), (True, True)]
 

@@ -173,18 +173,27 @@ def test_what_no_section_may_write_elsewhere(name, resolved):
                               % (resolved, name))
 
 
+SCRATCH_FILES = {
+    "/proc/sys/kernel/numa_balancing": "1",
+    "/proc/sys/vm/stat_interval": "1",
+    "/etc/passwd": "root:x:0:0:root:/root:/bin/bash",
+    "/etc/x": "x",
+    "/sys/kernel/mm/transparent_hugepage/enabled": "always [madvise] never",
+}
+SCRATCH_LINKS = {
+    "proc/sys/kernel/relative_link": "../../../etc/x",
+    "proc/sys/vm/to_thp": "../../../sys/kernel/mm/transparent_hugepage/enabled",
+}
+
+
 def scratch_node(tmp_path):
     """A scratch root with a few writable files, and a file beside it, outside."""
     root = tmp_path / "root"
-    put(root, "/proc/sys/kernel/numa_balancing", "1")
-    put(root, "/proc/sys/vm/stat_interval", "1")
-    put(root, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash")
-    put(root, "/etc/x", "x")
-    put(root, "/sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never")
-    put(tmp_path, "/outside", "outside")
-    os.symlink("../../../etc/x", str(root / "proc/sys/kernel/relative_link"))
-    os.symlink(str(tmp_path / "outside"), str(root / "proc/sys/kernel/absolute_link"))
-    os.symlink("../../../sys/kernel/mm/transparent_hugepage/enabled", str(root / "proc/sys/vm/to_thp"))
+    for path, content in SCRATCH_FILES.items():
+        put(root, path, content)
+    for path, target in SCRATCH_LINKS.items():
+        os.symlink(target, str(root / path))
+    os.symlink(str(put(tmp_path, "/outside", "outside")), str(root / "proc/sys/kernel/absolute_link"))
     return root
 
 

@@ -128,12 +128,6 @@ def test_thp_settings_refuse_unknown_keys():
         sysctl.thp_settings({"shmem": "never"})
 
 
-def test_decisions_do_not_change_their_inputs():
-    cfg = {"enabled": "never", "defrag": "never"}
-    current = recorded("lab-vm", sysctl.read_thp, cfg)
-    before = copy.deepcopy((cfg, current))
-    assert sysctl.decide_thp(cfg, current) == sysctl.decide_thp(cfg, current)
-    assert (cfg, current) == before
 
 
 # ----------------------------------------------------------------------- irq
@@ -687,3 +681,32 @@ def test_dpdk_other_refusals():
 def test_dpdk_settings_refuse(cfg, message):
     with pytest.raises(ConfigError, match=message):
         dpdk.dpdk_settings(cfg)
+
+
+# ------------------------------------------------------------- every decision
+DECISIONS = [
+    ("lab-vm", sysctl.sysctl_settings, sysctl.read_sysctl, sysctl.decide_sysctl, LAB_SYSCTL),
+    ("lab-vm", sysctl.thp_settings, sysctl.read_thp, sysctl.decide_thp, {"enabled": "never"}),
+    ("lab-vm", irq.irq_settings, irq.read_irq, irq.decide_irq, {"default_cpus": "0-1", "cpus": "0-1"}),
+    ("lab-vm", irq.workqueue_settings, irq.read_workqueue, irq.decide_workqueue, {"cpus": "0-1"}),
+    ("lab-vm", irq.rps_settings, irq.read_rps, irq.decide_rps, {"cpus": "0-1"}),
+    ("metal-2s", hugepages.hugepages_settings, hugepages.read_hugepages, hugepages.decide_hugepages,
+     {"pools": [{"node": 1, "size_kb": G1, "count": 4}], "release_unplanned": True}),
+    ("lab-vm", dpdk.dpdk_settings, dpdk.read_dpdk, dpdk.decide_dpdk,
+     {"devices": [{"pci": NIC, "driver": "vfio-pci"}]}),
+    ("metal-2s", power.cpufreq_settings, power.read_cpufreq, power.decide_cpufreq, {"governor": "performance"}),
+    ("metal-2s", power.cpuidle_settings, power.read_cpuidle, power.decide_cpuidle, {"cpus": "10-19", "max_cstate": 1}),
+    ("metal-2s", power.energy_perf_bias_settings, power.read_energy_perf_bias, power.decide_energy_perf_bias,
+     {"value": "performance"}),
+]
+
+
+@pytest.mark.parametrize("machine, settings, reader, decide, cfg", DECISIONS, ids=lambda v: getattr(v, "__name__", None))
+def test_decisions_are_pure_and_deterministic(machine, settings, reader, decide, cfg):
+    cfg = settings(copy.deepcopy(cfg))
+    current = recorded(machine, reader, cfg)
+    before = copy.deepcopy((cfg, current))
+    first = decide(cfg, current)
+    assert first["actions"], "the recorded machine differs from this configuration"
+    assert decide(cfg, current) == first
+    assert (cfg, current) == before

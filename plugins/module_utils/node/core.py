@@ -170,7 +170,7 @@ def message(kind, text):
     return {"kind": kind, "text": text}
 
 
-def carry_out(sec, decision, steps=None):
+def carry_out_decision(sec, decision, steps=None):
     """Carry out a decision's actions and add its report data to the section."""
     outcomes = sec.carry_out(decision["actions"], steps)
     sec.data.update(decision.get("data", {}))

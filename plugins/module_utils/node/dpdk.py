@@ -25,7 +25,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     DONE,
     NOT_RUN,
     ConfigError,
-    carry_out,
+    carry_out_decision,
     check_keys,
     message,
     set_action,
@@ -427,7 +427,7 @@ def section_dpdk(sec, cfg):
     cfg = dpdk_settings(cfg)
     current = read_dpdk(ctx, cfg)
     decision = decide_dpdk(cfg, current)
-    outcomes = carry_out(sec, decision, STEPS)
+    outcomes = carry_out_decision(sec, decision, STEPS)
     if not decision["checked"]:
         return
     prepared = True

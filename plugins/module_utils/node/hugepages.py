@@ -27,7 +27,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     ConfigError,
     _HUGEPAGE_DIR_RE,
     _NODE_DIR_RE,
-    carry_out,
+    carry_out_decision,
     check_keys,
     message,
     size_name,
@@ -204,7 +204,7 @@ def section_hugepages(sec, cfg):
     cfg = hugepages_settings(cfg)
     current = read_hugepages(ctx, cfg)
     decision = decide_hugepages(cfg, current)
-    carry_out(sec, decision)
+    carry_out_decision(sec, decision)
     paths = [row["path"] for row in decision["rows"]]
     if ctx.check:
         now = dict((row["path"], row["before"]) for row in decision["rows"])

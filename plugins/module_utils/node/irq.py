@@ -24,7 +24,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     DONE,
     EIO,
     ConfigError,
-    carry_out,
+    carry_out_decision,
     check_keys,
     cpus_option,
     message,
@@ -109,7 +109,7 @@ def decide_irq(cfg, current):
 def section_irq(sec, cfg):
     cfg = irq_settings(cfg)
     decision = decide_irq(cfg, read_irq(sec.ctx, cfg))
-    outcomes = carry_out(sec, decision)
+    outcomes = carry_out_decision(sec, decision)
     if cfg["cpus"] is None:
         return
     done = list(zip(decision["actions"], outcomes))
@@ -153,7 +153,7 @@ def decide_workqueue(cfg, current):
 
 def section_workqueue(sec, cfg):
     cfg = workqueue_settings(cfg)
-    carry_out(sec, decide_workqueue(cfg, read_workqueue(sec.ctx, cfg)))
+    carry_out_decision(sec, decide_workqueue(cfg, read_workqueue(sec.ctx, cfg)))
 
 
 # ------------------------------------------------------------------------ rps
@@ -202,4 +202,4 @@ def decide_rps(cfg, current):
 
 def section_rps(sec, cfg):
     cfg = rps_settings(cfg)
-    carry_out(sec, decide_rps(cfg, read_rps(sec.ctx, cfg)))
+    carry_out_decision(sec, decide_rps(cfg, read_rps(sec.ctx, cfg)))

@@ -16,7 +16,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     EPB_VALUES,
     ConfigError,
     _STATE_DIR_RE,
-    carry_out,
+    carry_out_decision,
     check_keys,
     cpus_option,
     message,
@@ -99,7 +99,7 @@ def decide_cpufreq(cfg, current):
 
 def section_cpufreq(sec, cfg):
     cfg = cpufreq_settings(cfg)
-    carry_out(sec, decide_cpufreq(cfg, read_cpufreq(sec.ctx, cfg)))
+    carry_out_decision(sec, decide_cpufreq(cfg, read_cpufreq(sec.ctx, cfg)))
 
 
 # -------------------------------------------------------------------- cpuidle
@@ -184,7 +184,7 @@ def decide_cpuidle(cfg, current):
 
 def section_cpuidle(sec, cfg):
     cfg = cpuidle_settings(cfg)
-    carry_out(sec, decide_cpuidle(cfg, read_cpuidle(sec.ctx, cfg)))
+    carry_out_decision(sec, decide_cpuidle(cfg, read_cpuidle(sec.ctx, cfg)))
 
 
 # ----------------------------------------------------------- energy_perf_bias
@@ -222,4 +222,4 @@ def decide_energy_perf_bias(cfg, current):
 
 def section_energy_perf_bias(sec, cfg):
     cfg = energy_perf_bias_settings(cfg)
-    carry_out(sec, decide_energy_perf_bias(cfg, read_energy_perf_bias(sec.ctx, cfg)))
+    carry_out_decision(sec, decide_energy_perf_bias(cfg, read_energy_perf_bias(sec.ctx, cfg)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     ConfigError,
     bracketed,
-    carry_out,
+    carry_out_decision,
     check_keys,
     message,
     set_action,
@@ -60,7 +60,7 @@ def decide_sysctl(cfg, current):
 
 def section_sysctl(sec, cfg):
     cfg = sysctl_settings(cfg)
-    carry_out(sec, decide_sysctl(cfg, read_sysctl(sec.ctx, cfg)))
+    carry_out_decision(sec, decide_sysctl(cfg, read_sysctl(sec.ctx, cfg)))
 
 
 # ------------------------------------------------------------------------ thp
@@ -101,4 +101,4 @@ def decide_thp(cfg, current):
 
 def section_thp(sec, cfg):
     cfg = thp_settings(cfg)
-    carry_out(sec, decide_thp(cfg, read_thp(sec.ctx, cfg)))
+    carry_out_decision(sec, decide_thp(cfg, read_thp(sec.ctx, cfg)))

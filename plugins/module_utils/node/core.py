@@ -328,7 +328,9 @@ class Context(object):
 
 
 class Section(object):
-    """Outcome of one section: the changes made (or that would be made)."""
+    """Outcome of one section: the changes made (or that would be made), its
+    notices and errors; and the writer that carries out the section's actions
+    (``carry_out``), only below what the section owns."""
 
     def __init__(self, name, ctx):
         self.name = name

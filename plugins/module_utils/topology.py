@@ -536,7 +536,9 @@ def read_topology(root: str = "/") -> Topology:
         kernel_release=(reader.line("proc/sys/kernel/osrelease") or ""),
         cpu_vendor=_cpu_vendor(reader.text("proc/cpuinfo") or ""),
         default_route_interfaces=route_ifaces,
-        default_route_devices=_expand_lower(reader, route_ifaces),
+        default_route_devices=sorted(
+            name for name, lowers in lower_devices(reader.listdir, route_ifaces).items() if not lowers
+        ),
     )
 
 
@@ -707,24 +709,21 @@ def default_route_names(route: str, ipv6_route: str) -> List[str]:
     return sorted(names)
 
 
-def _expand_lower(reader: _Reader, names: List[str]) -> List[str]:
-    """Follow lower_* links (bond slaves, bridge ports, VLAN parents) down to
-    the devices that have no lower device."""
-    result = set()
-    seen = set()
+def lower_devices(listdir, names: List[str]) -> Dict[str, List[str]]:
+    """{name: [its lower devices]} for ``names`` and every network device below
+    them, following the ``lower_*`` entries of /sys/class/net/<name> (bond
+    slaves, bridge ports, VLAN parents).  ``listdir(path)`` lists a directory
+    given as an absolute path, [] when it is missing: read_topology passes its
+    reader's, the node applier (dpdk: what carries the default route) its
+    Context's."""
+    tree: Dict[str, List[str]] = {}
     todo = list(names)
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in tree:
             continue
-        seen.add(name)
-        lowers = [
-            entry[len("lower_"):]
-            for entry in reader.listdir("sys/class/net/%s" % name)
-            if entry.startswith("lower_")
-        ]
-        if lowers:
-            todo.extend(lowers)
-        else:
-            result.add(name)
-    return sorted(result)
+        tree[name] = sorted(
+            entry[len("lower_"):] for entry in listdir("/sys/class/net/%s" % name) if entry.startswith("lower_")
+        )
+        todo.extend(tree[name])
+    return tree

@@ -19,6 +19,9 @@ description:
     latency) and C(energy_perf_bias).
   - Each section compares the node with the plan first and writes only what differs, then reads every written value
     back. A section whose configuration is invalid changes nothing.
+  - Each section reads the node, decides what to write without touching it, and hands its actions to one writer, which
+    writes, reads back and records; it refuses, with an error, any path that does not resolve below the directories
+    that section owns (for example C(/proc/sys) for C(sysctl)) (C(docs/architecture.md)).
   - The boot unit C(bot4-hft-runtime.service) that the C(bot4.hft.housekeeping) role installs runs the same code
     (C(plugins/module_utils/node/)) at every boot, before the kubelet starts, so boot and run cannot disagree.
 author:

@@ -2,13 +2,45 @@
 # Copyright: bot4 platform team
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """The node applier's common parts: its constants, the context every section
-reads and writes through (paths below a root, check mode), and a section's
-outcome (changes, notices, errors).
+reads through (paths below a root, check mode), and a section's outcome
+(changes, notices, errors) together with the one writer that carries out what
+the sections decided.
 
 The applier brings the runtime part of a bot4.hft node plan (``plan.runtime``)
 into the node: what the kernel forgets at every boot.  It runs as the module
 bot4.hft.node_state and, at every boot, as ``bot4-hft-runtime`` (the same
 package, installed on the node by the housekeeping role).
+
+Every section (``section_<section>`` in its concern's file) is split in
+three, after ``<section>_settings(cfg)`` has checked its configuration:
+
+- ``read_<section>(ctx, cfg) -> current``: reads the values the section needs
+  (plain dicts and lists, nothing decided);
+- ``decide_<section>(cfg, current) -> {"actions": [...], ...}``: pure, no I/O,
+  deterministic: what to write, in order, and the section's report data;
+- ``Section.carry_out(actions)`` here: writes, reads back and records.  It
+  refuses any path that does not resolve below the directories its section
+  owns (``OWNED``).  In check mode it records what it would write and writes
+  nothing.
+
+An action is a dict with a ``kind``:
+
+- ``set``: write ``after`` (or ``value`` when what is written differs from
+  what the file then reads) to ``path``, read it back and compare it with
+  ``after`` as ``compare`` says (``COMPARE``); record the change ``before`` ->
+  read-back, or an error.  ``accept_eio``: an EIO from the write is the
+  kernel keeping the value (managed IRQs): outcome ``eio``, no error.
+- ``write``: write ``after`` to ``path`` without reading it back; a failure is
+  a notice (``on_failure``, a %-template of path, value and reason).  The
+  section reads back itself (hugepage pools: after the writes, and after the
+  retry).
+- ``modprobe``: load ``module`` and expect ``path`` to appear.
+- ``error``, ``notice``, ``skip``: record ``text``.
+- a kind of the section's own (``steps``), for ordered multi-step changes
+  that re-read the node between their writes (dpdk binding).
+
+``stop``: when the action fails or is refused, the actions after it are not
+carried out (outcome ``not run``).
 
 Only the Python standard library is used, so it runs on a bare node.
 """
@@ -16,12 +48,13 @@ Only the Python standard library is used, so it runs on a bare node.
 from __future__ import annotations
 
 import errno
+import fnmatch
 import json
 import os
 import re
 import subprocess
 
-from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist
+from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist, parse_mask
 
 PROG = "bot4-hft-runtime"
 CONFIG_FORMAT = 1
@@ -63,6 +96,9 @@ class ConfigError(Exception):
     """The configuration cannot be used; nothing was changed."""
 
 
+class Refused(OSError):
+    """A write outside what the section owns; the section already has the error."""
+
 
 def size_name(size_kb):
     """1048576 -> ``1G``, 2048 -> ``2M``."""
@@ -70,6 +106,96 @@ def size_name(size_kb):
         if size_kb % factor == 0:
             return "%d%s" % (size_kb // factor, unit)
     return "%dK" % size_kb
+
+
+# What each section may write: the path, resolved (symbolic links followed)
+# below the root, must lie below one of these.  A component may be a shell
+# pattern; ``**`` stands for any number of components.  /sys/class/net and
+# /sys/bus/pci/devices hold symbolic links: a receive queue resolves to the
+# device's directory below /sys/devices/.../net/<name>, a PCI device to its
+# directory below the PCI root bus (/sys/devices/pci0000:00/..., also where
+# that bus sits below a platform device).
+OWNED = {
+    "hugepages": ("/sys/devices/system/node", "/sys/kernel/mm/hugepages", "/proc/sys/vm"),
+    "dpdk": ("/sys/bus/pci", "/sys/devices/**/pci?*:??", "/sys/module"),
+    "sysctl": ("/proc/sys",),
+    "thp": ("/sys/kernel/mm/transparent_hugepage",),
+    "irq": ("/proc/irq",),
+    "workqueue": ("/sys/devices/virtual/workqueue", "/sys/bus/workqueue/devices"),
+    "rps": ("/sys/class/net", "/sys/devices/**/net"),
+    "cpufreq": ("/sys/devices/system/cpu",),
+    "cpuidle": ("/sys/devices/system/cpu",),
+    "energy_perf_bias": ("/sys/devices/system/cpu",),
+}
+
+
+def bracketed(text):
+    """``always madvise [never]`` -> (``never``, [always, madvise, never])."""
+    chosen = None
+    choices = []
+    for word in text.split():
+        if word.startswith("[") and word.endswith("]"):
+            word = word[1:-1]
+            chosen = word
+        choices.append(word)
+    return chosen, choices
+
+
+# How a ``set`` action compares what the file reads back with what it wrote.
+COMPARE = {
+    "text": lambda text: text,
+    "words": lambda text: " ".join(text.split()),  # whitespace-insensitive (sysctl)
+    "mask": parse_mask,  # a hex CPU mask, however wide the kernel prints it
+    "cpulist": lambda text: set(parse_cpulist(text)),
+    "choice": lambda text: bracketed(text)[0] if "[" in text else text,  # the word in brackets
+}
+
+# Outcomes of carry_out, one per action.
+DONE = "done"
+FAILED = "failed"
+REFUSED = "refused"
+EIO = "eio"
+NOT_RUN = "not run"
+
+
+def set_action(path, before, after, compare="text", **extra):
+    """A ``set`` action (see the module's docstring)."""
+    action = {"kind": "set", "path": path, "before": before, "after": after, "compare": compare}
+    action.update(extra)
+    return action
+
+
+def message(kind, text):
+    """An ``error``, ``notice`` or ``skip`` action."""
+    return {"kind": kind, "text": text}
+
+
+def carry_out_decision(sec, decision, steps=None):
+    """Carry out a decision's actions and add its report data to the section."""
+    outcomes = sec.carry_out(decision["actions"], steps)
+    sec.data.update(decision.get("data", {}))
+    return outcomes
+
+
+def _below(parts, pattern):
+    """True when the path components ``parts`` start with those of ``pattern``."""
+    if not pattern:
+        return True
+    if pattern[0] == "**":
+        return any(_below(parts[index:], pattern[1:]) for index in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _below(parts[1:], pattern[1:])
+
+
+def owned_problem(section, abspath, resolved):
+    """Why ``section`` may not write ``abspath``, which resolves to ``resolved``
+    (Context.resolve: None when that is outside the root), or None."""
+    owned = OWNED.get(section, ())
+    if resolved is not None:
+        parts = [part for part in resolved.split("/") if part]
+        if any(_below(parts, prefix.strip("/").split("/")) for prefix in owned):
+            return None
+    return ("%s: not written: it resolves to %s, outside what the %s section may write (%s)"
+            % (abspath, resolved or "a path outside the root", section, ", ".join(owned) or "nothing"))
 
 
 # --------------------------------------------------------------------- context
@@ -83,6 +209,15 @@ class Context(object):
 
     def path(self, abspath):
         return os.path.join(self.root, abspath.lstrip("/"))
+
+    def resolve(self, abspath):
+        """``abspath`` with every symbolic link followed, as a path on the node
+        (below the root); None when it leads out of the root."""
+        top = os.path.realpath(self.root)
+        rel = os.path.relpath(os.path.realpath(self.path(abspath)), top)
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            return None
+        return "/" + "/".join(part for part in rel.split(os.sep) if part not in ("", os.curdir))
 
     def exists(self, abspath):
         return os.path.exists(self.path(abspath))
@@ -193,7 +328,9 @@ class Context(object):
 
 
 class Section(object):
-    """Outcome of one section: the changes made (or that would be made)."""
+    """Outcome of one section: the changes made (or that would be made), its
+    notices and errors; and the writer that carries out the section's actions
+    (``carry_out``), only below what the section owns."""
 
     def __init__(self, name, ctx):
         self.name = name
@@ -217,30 +354,96 @@ class Section(object):
         self.skipped = True
         self.notice(text)
 
-    def set_value(self, path, before, after, compare=None):
-        """Write ``after`` to ``path`` unless it already reads ``before``==``after``.
+    # ----------------------------------------------------------- the writer
+    def refused(self, path):
+        """Record and return True when this section may not write ``path``."""
+        problem = owned_problem(self.name, path, self.ctx.resolve(path))
+        if problem:
+            self.error(problem)
+        return bool(problem)
 
-        In check mode only record the difference.  After a write the file is read
-        back and compared (``compare`` turns the read-back text into the
-        comparable value, default: the stripped text).  Returns True when the
-        value is (or would be) in place.
-        """
+    def write(self, path, value):
+        """Write ``value`` to ``path`` (nothing in check mode); raises Refused
+        outside what the section owns, OSError as the write does."""
+        if self.refused(path):
+            raise Refused(errno.EACCES, "outside what the %s section may write" % self.name)
+        if not self.ctx.check:
+            self.ctx.write(path, value)
+
+    def carry_out(self, actions, steps=None):
+        """Carry out ``actions`` in order (see the module's docstring); returns
+        one outcome per action: DONE, FAILED, REFUSED, EIO or NOT_RUN."""
+        outcomes = []
+        stopped = False
+        for action in actions:
+            if stopped:
+                outcomes.append(NOT_RUN)
+                continue
+            kind = action["kind"]
+            if kind in ("error", "notice", "skip"):
+                getattr(self, kind)(action["text"])
+                outcome = DONE
+            elif kind == "set":
+                outcome = self._set(action)
+            elif kind == "write":
+                outcome = self._write(action)
+            elif kind == "modprobe":
+                outcome = self._modprobe(action)
+            else:
+                outcome = DONE if steps[kind](self, action) else FAILED
+            outcomes.append(outcome)
+            stopped = action.get("stop", False) and outcome in (FAILED, REFUSED)
+        return outcomes
+
+    def _set(self, action):
+        path, before, after = action["path"], action["before"], action["after"]
+        value = action.get("value", after)
+        if self.refused(path):
+            return REFUSED
         if self.ctx.check:
             self.change(path, before, after)
-            return True
+            return DONE
         try:
-            self.ctx.write(path, after)
+            self.ctx.write(path, value)
         except (IOError, OSError) as exc:
-            self.error("%s: writing %r failed: %s" % (path, after, os.strerror(exc.errno or 0)))
-            return False
+            if exc.errno == errno.EIO and action.get("accept_eio"):
+                return EIO
+            self.error("%s: writing %r failed: %s" % (path, value, os.strerror(exc.errno or 0)))
+            return FAILED
         now = self.ctx.read(path)
-        expected = after if compare is None else compare(after)
-        got = now if compare is None else (compare(now) if now is not None else None)
-        if got != expected:
-            self.error("%s: wrote %r but it reads %r" % (path, after, now))
-            return False
+        compare = COMPARE[action.get("compare", "text")]
+        if (None if now is None else compare(now)) != compare(after):
+            self.error("%s: wrote %r but it reads %r" % (path, value, now))
+            return FAILED
         self.change(path, before, now)
-        return True
+        return DONE
+
+    def _write(self, action):
+        path, value = action["path"], action["after"]
+        if self.refused(path):
+            return REFUSED
+        if self.ctx.check:
+            self.change(path, action.get("before"), value)
+            return DONE
+        try:
+            self.ctx.write(path, value)
+        except (IOError, OSError) as exc:
+            template = action.get("on_failure", "%(path)s: writing %(value)r failed: %(reason)s")
+            self.notice(template % {"path": path, "value": value, "reason": os.strerror(exc.errno or 0)})
+            return FAILED
+        return DONE
+
+    def _modprobe(self, action):
+        module, path = action["module"], action["path"]
+        if not self.ctx.check:
+            problem = self.ctx.modprobe(module)
+            if problem is None and not self.ctx.exists(path):
+                problem = "modprobe %s succeeded but %s did not appear" % (module, path)
+            if problem:
+                self.error("cannot load the %s driver: %s" % (module, problem))
+                return FAILED
+        self.change(path, "(not loaded)", "modprobe %s" % module)
+        return DONE
 
     def status(self):
         if self.errors:
@@ -291,11 +494,3 @@ def check_keys(cfg, section, allowed):
     if unknown:
         raise ConfigError("section %s: unknown keys %s (known: %s)"
                           % (section, ", ".join(unknown), ", ".join(sorted(allowed))))
-
-
-def cpus_or_online(ctx, cfg, key, section):
-    cpus = cpus_option(cfg, key, section, required=False)
-    online = ctx.online_cpus()
-    if cpus is None:
-        return online
-    return [cpu for cpu in cpus if cpu in set(online)]

@@ -4,13 +4,15 @@
 """The applier's sections irq (default and per-IRQ affinity; managed IRQs refuse with EIO: skipped and
 counted), workqueue (unbound workqueues' cpumask) and rps (receive packet
 steering): housekeeping on the reserved CPUs.
+
+Each is read (``read_irq``, ``read_workqueue``, ``read_rps``), decided
+(``decide_irq``, ``decide_workqueue``, ``decide_rps``: pure) and carried out by
+the writer of core.py.
 """
 
 from __future__ import annotations
 
-import errno
 import fnmatch
-import os
 
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import (
     format_cpulist,
@@ -19,23 +21,23 @@ from ansible_collections.bot4.hft.plugins.module_utils.cpuset import (
     parse_mask,
 )
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
+    DONE,
+    EIO,
     ConfigError,
-    cpus_option,
+    carry_out_decision,
     check_keys,
+    cpus_option,
+    message,
+    set_action,
 )
 
 
 # ------------------------------------------------------------------------ irq
 MANAGED_STATE_FILE = "managed-irqs.json"
+DEFAULT_AFFINITY = "/proc/irq/default_smp_affinity"
 
 
-def _load_managed(ctx):
-    irqs = ctx.load_state(MANAGED_STATE_FILE, "irqs")
-    return set(i for i in irqs if isinstance(i, int)) if isinstance(irqs, list) else set()
-
-
-def section_irq(sec, cfg):
-    ctx = sec.ctx
+def irq_settings(cfg):
     check_keys(cfg, "irq", ("default_cpus", "cpus", "policy"))
     default_cpus = cpus_option(cfg, "default_cpus", "irq", required=False)
     cpus = cpus_option(cfg, "cpus", "irq", required=False)
@@ -46,64 +48,76 @@ def section_irq(sec, cfg):
         raise ConfigError("irq.default_cpus is empty")
     if cpus is not None and not cpus:
         raise ConfigError("irq.cpus is empty")
+    return {"default_cpus": default_cpus, "cpus": cpus, "policy": policy}
 
-    if default_cpus is not None:
-        path = "/proc/irq/default_smp_affinity"
-        text = ctx.read(path)
-        if text is None:
-            sec.error("%s is missing" % path)
-        elif parse_mask(text) != default_cpus:
-            sec.set_value(path, text, format_mask(default_cpus), compare=parse_mask)
 
-    if cpus is None:
-        return
-    target = set(cpus)
-    known_managed = _load_managed(ctx)
-    managed = set()
-    irqs = sorted(int(name) for name in ctx.listdir("/proc/irq") if name.isdigit())
-    moved = 0
-    for irq in irqs:
-        path = "/proc/irq/%d/smp_affinity_list" % irq
-        text = ctx.read(path)
-        if text is None:
-            continue
-        try:
-            current = set(parse_cpulist(text))
-        except ValueError:
-            sec.error("%s reads %r, not a cpulist" % (path, text))
-            continue
-        if current <= target:
-            continue
-        if ctx.check and irq in known_managed:
-            managed.add(irq)
-            continue
-        inside = current & target
-        new = sorted(inside) if (policy == "intersect" and inside) else sorted(target)
-        after = format_cpulist(new)
+def read_irq(ctx, cfg):
+    """default_affinity: /proc/irq/default_smp_affinity (None: missing);
+    irqs: [[irq, its smp_affinity_list or None]] of every IRQ, when IRQs are to
+    be moved; managed: the IRQs that refused a new affinity earlier in this
+    boot, in check mode only (apply tries them again: an IRQ number can be
+    reused by another device)."""
+    current = {"default_affinity": None, "irqs": None, "managed": []}
+    if cfg["default_cpus"] is not None:
+        current["default_affinity"] = ctx.read(DEFAULT_AFFINITY)
+    if cfg["cpus"] is not None:
+        irqs = sorted(int(name) for name in ctx.listdir("/proc/irq") if name.isdigit())
+        current["irqs"] = [[irq, ctx.read("/proc/irq/%d/smp_affinity_list" % irq)] for irq in irqs]
         if ctx.check:
-            sec.change(path, text, after)
-            moved += 1
+            known = ctx.load_state(MANAGED_STATE_FILE, "irqs")
+            current["managed"] = sorted(set(i for i in known if isinstance(i, int))) if isinstance(known, list) else []
+    return current
+
+
+def decide_irq(cfg, current):
+    """actions (each IRQ's ``set`` carries its number, ``irq``), irqs_total, and
+    managed: the IRQs outside the set left alone because they refused before."""
+    actions = []
+    if cfg["default_cpus"] is not None:
+        text = current["default_affinity"]
+        if text is None:
+            actions.append(message("error", "%s is missing" % DEFAULT_AFFINITY))
+        elif parse_mask(text) != cfg["default_cpus"]:
+            actions.append(set_action(DEFAULT_AFFINITY, text, format_mask(cfg["default_cpus"]), "mask"))
+    if cfg["cpus"] is None:
+        return {"actions": actions}
+    target = set(cfg["cpus"])
+    known = set(current["managed"])
+    managed = []
+    for irq, text in current["irqs"]:
+        path = "/proc/irq/%d/smp_affinity_list" % irq
+        if text is None:
             continue
         try:
-            ctx.write(path, after)
-        except (IOError, OSError) as exc:
-            if exc.errno == errno.EIO:
-                # The kernel manages this IRQ's affinity (multi-queue devices);
-                # isolcpus=managed_irq keeps it off the isolated CPUs.
-                managed.add(irq)
-            else:
-                sec.error("%s: writing %r failed: %s" % (path, after, os.strerror(exc.errno or 0)))
+            affinity = set(parse_cpulist(text))
+        except ValueError:
+            actions.append(message("error", "%s reads %r, not a cpulist" % (path, text)))
             continue
-        now = ctx.read(path)
-        if now is None or set(parse_cpulist(now)) != set(new):
-            sec.error("%s: wrote %r but it reads %r" % (path, after, now))
+        if affinity <= target:
             continue
-        sec.change(path, text, now)
-        moved += 1
-    if not ctx.check:
-        ctx.save_state(MANAGED_STATE_FILE, "irqs", sorted(managed))
-    sec.data["irqs_total"] = len(irqs)
-    sec.data["irqs_moved"] = moved
+        if irq in known:
+            managed.append(irq)
+            continue
+        inside = affinity & target
+        new = sorted(inside) if (cfg["policy"] == "intersect" and inside) else sorted(target)
+        # EIO: the kernel manages this IRQ's affinity (multi-queue devices);
+        # isolcpus=managed_irq keeps it off the isolated CPUs.
+        actions.append(set_action(path, text, format_cpulist(new), "cpulist", accept_eio=True, irq=irq))
+    return {"actions": actions, "irqs_total": len(current["irqs"]), "managed": managed}
+
+
+def section_irq(sec, cfg):
+    cfg = irq_settings(cfg)
+    decision = decide_irq(cfg, read_irq(sec.ctx, cfg))
+    outcomes = carry_out_decision(sec, decision)
+    if cfg["cpus"] is None:
+        return
+    done = list(zip(decision["actions"], outcomes))
+    managed = set(decision["managed"]) | set(a["irq"] for a, outcome in done if outcome == EIO)
+    if not sec.ctx.check:
+        sec.ctx.save_state(MANAGED_STATE_FILE, "irqs", sorted(managed))
+    sec.data["irqs_total"] = decision["irqs_total"]
+    sec.data["irqs_moved"] = sum(1 for a, outcome in done if "irq" in a and outcome == DONE)
     sec.data["managed_skipped"] = len(managed)
     sec.data["managed_irqs"] = sorted(managed)
     if managed:
@@ -112,23 +126,38 @@ def section_irq(sec, cfg):
 
 
 # ------------------------------------------------------------------ workqueue
-def section_workqueue(sec, cfg):
+WORKQUEUE_CPUMASK = "/sys/devices/virtual/workqueue/cpumask"
+
+
+def workqueue_settings(cfg):
     check_keys(cfg, "workqueue", ("cpus",))
     cpus = cpus_option(cfg, "cpus", "workqueue")
     if not cpus:
         raise ConfigError("workqueue.cpus is empty")
-    path = "/sys/devices/virtual/workqueue/cpumask"
-    text = sec.ctx.read(path)
+    return {"cpus": cpus}
+
+
+def read_workqueue(ctx, cfg):
+    return {"cpumask": ctx.read(WORKQUEUE_CPUMASK)}
+
+
+def decide_workqueue(cfg, current):
+    text = current["cpumask"]
     if text is None:
-        sec.skip("%s does not exist on this kernel: unbound workqueues not restricted" % path)
-        return
-    if parse_mask(text) != cpus:
-        sec.set_value(path, text, format_mask(cpus), compare=parse_mask)
+        return {"actions": [message("skip", "%s does not exist on this kernel: unbound workqueues not restricted"
+                                    % WORKQUEUE_CPUMASK)]}
+    if parse_mask(text) != cfg["cpus"]:
+        return {"actions": [set_action(WORKQUEUE_CPUMASK, text, format_mask(cfg["cpus"]), "mask")]}
+    return {"actions": []}
+
+
+def section_workqueue(sec, cfg):
+    cfg = workqueue_settings(cfg)
+    carry_out_decision(sec, decide_workqueue(cfg, read_workqueue(sec.ctx, cfg)))
 
 
 # ------------------------------------------------------------------------ rps
-def section_rps(sec, cfg):
-    ctx = sec.ctx
+def rps_settings(cfg):
     check_keys(cfg, "rps", ("cpus", "include", "exclude"))
     cpus = cpus_option(cfg, "cpus", "rps")
     include = cfg.get("include", ["*"])
@@ -136,23 +165,41 @@ def section_rps(sec, cfg):
     for key, value in (("include", include), ("exclude", exclude)):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError("rps.%s must be a list of interface name patterns" % key)
-    queues = 0
+    return {"cpus": cpus, "include": include, "exclude": exclude}
+
+
+def read_rps(ctx, cfg):
+    """{interface: {receive queue: its rps_cpus, None when it has none}}, every interface."""
+    current = {}
     for name in ctx.listdir("/sys/class/net"):
-        if not any(fnmatch.fnmatchcase(name, p) for p in include):
-            continue
-        if any(fnmatch.fnmatchcase(name, p) for p in exclude):
-            continue
         base = "/sys/class/net/%s/queues" % name
-        for queue in ctx.listdir(base):
-            if not queue.startswith("rx-"):
-                continue
-            path = "%s/%s/rps_cpus" % (base, queue)
-            text = ctx.read(path)
+        current[name] = dict((queue, ctx.read("%s/%s/rps_cpus" % (base, queue)))
+                             for queue in ctx.listdir(base) if queue.startswith("rx-"))
+    return current
+
+
+def decide_rps(cfg, current):
+    actions = []
+    queues = 0
+    for name in sorted(current):
+        if not any(fnmatch.fnmatchcase(name, p) for p in cfg["include"]):
+            continue
+        if any(fnmatch.fnmatchcase(name, p) for p in cfg["exclude"]):
+            continue
+        for queue in sorted(current[name]):
+            text = current[name][queue]
             if text is None:
                 continue
             queues += 1
-            if parse_mask(text) != cpus:
-                sec.set_value(path, text, format_mask(cpus), compare=parse_mask)
-    sec.data["rx_queues"] = queues
+            if parse_mask(text) != cfg["cpus"]:
+                path = "/sys/class/net/%s/queues/%s/rps_cpus" % (name, queue)
+                actions.append(set_action(path, text, format_mask(cfg["cpus"]), "mask"))
     if not queues:
-        sec.notice("no receive queue with rps_cpus found (no matching interface, or a kernel without RPS)")
+        actions.append(message("notice", "no receive queue with rps_cpus found (no matching interface, or a "
+                                         "kernel without RPS)"))
+    return {"actions": actions, "data": {"rx_queues": queues}}
+
+
+def section_rps(sec, cfg):
+    cfg = rps_settings(cfg)
+    carry_out_decision(sec, decide_rps(cfg, read_rps(sec.ctx, cfg)))

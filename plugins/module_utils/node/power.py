@@ -3,21 +3,27 @@
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """The applier's sections cpufreq (scaling_governor), cpuidle (per-CPU PM QoS resume latency) and
 energy_perf_bias, each skipped with a notice where the node lacks the driver.
+
+Each is read (``read_cpufreq``, ``read_cpuidle``, ``read_energy_perf_bias``),
+decided (``decide_cpufreq``, ``decide_cpuidle``, ``decide_energy_perf_bias``:
+pure) and carried out by the writer of core.py.
 """
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import format_cpulist
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
-    ConfigError,
-    cpus_option,
-    check_keys,
-    cpus_or_online,
     EPB_VALUES,
+    ConfigError,
     _STATE_DIR_RE,
+    carry_out_decision,
+    check_keys,
+    cpus_option,
+    message,
+    set_action,
 )
+
+CPUIDLE_DRIVER = "/sys/devices/system/cpu/cpuidle/current_driver"
 
 
 # ---------------------------------------------------------------- cpu power
@@ -25,60 +31,79 @@ def _cpu_dir(cpu):
     return "/sys/devices/system/cpu/cpu%d" % cpu
 
 
-def section_cpufreq(sec, cfg):
-    ctx = sec.ctx
+def _online_subset(ctx, cpus):
+    """The configured CPUs that are online, in order; every online CPU when none are configured."""
+    online = ctx.online_cpus()
+    if cpus is None:
+        return online
+    return [cpu for cpu in cpus if cpu in set(online)]
+
+
+# -------------------------------------------------------------------- cpufreq
+def cpufreq_settings(cfg):
     check_keys(cfg, "cpufreq", ("governor", "cpus"))
     governor = cfg.get("governor")
     if not isinstance(governor, str) or not governor:
         raise ConfigError("cpufreq.governor must be a governor name such as performance")
-    cpus = cpus_or_online(ctx, cfg, "cpus", "cpufreq")
-    with_driver = [cpu for cpu in cpus if ctx.exists(_cpu_dir(cpu) + "/cpufreq/scaling_governor")]
-    if not with_driver:
-        driver = ctx.read("/sys/devices/system/cpu/cpu%d/cpufreq/scaling_driver" % cpus[0]) if cpus else None
-        sec.skip("no cpufreq driver on this node (%s): governor %s not set"
-                 % ("no cpufreq/ under the CPUs" if driver is None else driver, governor))
-        return
-    missing = sorted(set(cpus) - set(with_driver))
-    if missing:
-        sec.notice("CPUs %s have no cpufreq policy; governor not set there" % format_cpulist(missing))
-    seen = set()
-    for cpu in with_driver:
+    return {"governor": governor, "cpus": cpus_option(cfg, "cpus", "cpufreq", required=False)}
+
+
+def read_cpufreq(ctx, cfg):
+    """cpus: for each configured online CPU (every online one by default):
+    policy, the directory its cpufreq/ resolves to (CPUs of one policy share
+    it; None without a scaling_governor), its governor, the available ones and
+    the scaling driver."""
+    cpus = []
+    for cpu in _online_subset(ctx, cfg["cpus"]):
         base = _cpu_dir(cpu) + "/cpufreq"
-        real = os.path.realpath(ctx.path(base))
-        if real in seen:
+        policy = None
+        if ctx.exists(base + "/scaling_governor"):
+            policy = ctx.resolve(base) or base
+        cpus.append({
+            "cpu": cpu,
+            "policy": policy,
+            "governor": ctx.read(base + "/scaling_governor"),
+            "available": ctx.read(base + "/scaling_available_governors"),
+            "driver": ctx.read(base + "/scaling_driver"),
+        })
+    return {"cpus": cpus}
+
+
+def decide_cpufreq(cfg, current):
+    governor = cfg["governor"]
+    cpus = current["cpus"]
+    with_driver = [entry for entry in cpus if entry["policy"] is not None]
+    if not with_driver:
+        driver = cpus[0]["driver"] if cpus else None
+        return {"actions": [message("skip", "no cpufreq driver on this node (%s): governor %s not set"
+                                    % ("no cpufreq/ under the CPUs" if driver is None else driver, governor))]}
+    actions = []
+    missing = [entry["cpu"] for entry in cpus if entry["policy"] is None]
+    if missing:
+        actions.append(message("notice", "CPUs %s have no cpufreq policy; governor not set there"
+                               % format_cpulist(missing)))
+    seen = set()
+    for entry in with_driver:
+        if entry["policy"] in seen:
             continue  # CPUs of one policy share these files
-        seen.add(real)
-        available = (ctx.read(base + "/scaling_available_governors") or "").split()
-        current = ctx.read(base + "/scaling_governor")
+        seen.add(entry["policy"])
+        available = (entry["available"] or "").split()
         if available and governor not in available:
-            sec.error("cpu%d: governor %s is not available (available: %s)" % (cpu, governor, " ".join(available)))
-            continue
-        if current != governor:
-            sec.set_value(base + "/scaling_governor", current, governor)
-    sec.data["driver"] = ctx.read(_cpu_dir(with_driver[0]) + "/cpufreq/scaling_driver")
+            actions.append(message("error", "cpu%d: governor %s is not available (available: %s)"
+                                   % (entry["cpu"], governor, " ".join(available))))
+        elif entry["governor"] != governor:
+            actions.append(set_action(_cpu_dir(entry["cpu"]) + "/cpufreq/scaling_governor", entry["governor"],
+                                      governor))
+    return {"actions": actions, "data": {"driver": with_driver[0]["driver"]}}
 
 
-def _resume_latency_for(ctx, cpu, max_cstate):
-    """pm_qos_resume_latency_us that keeps ``cpu`` in states 0..max_cstate."""
-    base = _cpu_dir(cpu) + "/cpuidle"
-    states = sorted((int(_STATE_DIR_RE.match(s).group(1)), s)
-                    for s in ctx.listdir(base) if _STATE_DIR_RE.match(s))
-    if not states:
-        return None
-    if max_cstate >= states[-1][0]:
-        return "0"  # every state allowed: no constraint
-    latencies = []
-    for index, name in states:
-        if index <= max_cstate:
-            value = ctx.read_int("%s/%s/latency" % (base, name))
-            latencies.append(value or 0)
-    deepest = max(latencies) if latencies else 0
-    # 0 would mean "no constraint"; "n/a" means "no resume latency at all" (polling only).
-    return "n/a" if deepest == 0 else str(deepest)
+def section_cpufreq(sec, cfg):
+    cfg = cpufreq_settings(cfg)
+    carry_out_decision(sec, decide_cpufreq(cfg, read_cpufreq(sec.ctx, cfg)))
 
 
-def section_cpuidle(sec, cfg):
-    ctx = sec.ctx
+# -------------------------------------------------------------------- cpuidle
+def cpuidle_settings(cfg):
     check_keys(cfg, "cpuidle", ("cpus", "max_cstate", "poll_only", "resume_latency_us"))
     cpus = cpus_option(cfg, "cpus", "cpuidle")
     explicit = cfg.get("resume_latency_us")
@@ -90,36 +115,80 @@ def section_cpuidle(sec, cfg):
         raise ConfigError("cpuidle.max_cstate must be a non-negative integer")
     if explicit is None and max_cstate is None and not poll_only:
         raise ConfigError("cpuidle needs max_cstate, poll_only or resume_latency_us")
-    driver = ctx.read("/sys/devices/system/cpu/cpuidle/current_driver")
-    if driver is None or driver == "none":
-        sec.skip("no cpuidle driver on this node (current_driver: %s): C-state limits not set"
-                 % ("missing" if driver is None else driver))
-        return
-    sec.data["driver"] = driver
-    online = set(ctx.online_cpus())
-    for cpu in cpus:
-        if cpu not in online:
+    return {"cpus": cpus, "resume_latency_us": explicit, "max_cstate": max_cstate, "poll_only": poll_only}
+
+
+def _no_driver(driver):
+    return driver is None or driver == "none"
+
+
+def read_cpuidle(ctx, cfg):
+    """driver: the cpuidle driver (None: no current_driver); cpus: for each
+    configured online CPU, its pm_qos_resume_latency_us and its idle states
+    as [index, exit latency in us (None: unreadable)]."""
+    driver = ctx.read(CPUIDLE_DRIVER)
+    cpus = []
+    if not _no_driver(driver):
+        online = set(ctx.online_cpus())
+        for cpu in cfg["cpus"]:
+            if cpu not in online:
+                continue
+            base = _cpu_dir(cpu) + "/cpuidle"
+            states = sorted((int(_STATE_DIR_RE.match(s).group(1)), s) for s in ctx.listdir(base)
+                            if _STATE_DIR_RE.match(s))
+            cpus.append({
+                "cpu": cpu,
+                "resume_latency_us": ctx.read(_cpu_dir(cpu) + "/power/pm_qos_resume_latency_us"),
+                "states": [[index, ctx.read_int("%s/%s/latency" % (base, name))] for index, name in states],
+            })
+    return {"driver": driver, "cpus": cpus}
+
+
+def _resume_latency_for(states, max_cstate):
+    """pm_qos_resume_latency_us that keeps a CPU with these idle states in states 0..max_cstate."""
+    if not states:
+        return None
+    if max_cstate >= states[-1][0]:
+        return "0"  # every state allowed: no constraint
+    latencies = [latency or 0 for index, latency in states if index <= max_cstate]
+    deepest = max(latencies) if latencies else 0
+    # 0 would mean "no constraint"; "n/a" means "no resume latency at all" (polling only).
+    return "n/a" if deepest == 0 else str(deepest)
+
+
+def decide_cpuidle(cfg, current):
+    driver = current["driver"]
+    if _no_driver(driver):
+        return {"actions": [message("skip", "no cpuidle driver on this node (current_driver: %s): C-state limits "
+                                    "not set" % ("missing" if driver is None else driver))]}
+    actions = []
+    for entry in current["cpus"]:
+        path = _cpu_dir(entry["cpu"]) + "/power/pm_qos_resume_latency_us"
+        now = entry["resume_latency_us"]
+        if now is None:
+            actions.append(message("error", "%s is missing" % path))
             continue
-        path = _cpu_dir(cpu) + "/power/pm_qos_resume_latency_us"
-        current = ctx.read(path)
-        if current is None:
-            sec.error("%s is missing" % path)
-            continue
-        if explicit is not None:
-            want = str(explicit)
-        elif poll_only or max_cstate == 0:
+        if cfg["resume_latency_us"] is not None:
+            want = str(cfg["resume_latency_us"])
+        elif cfg["poll_only"] or cfg["max_cstate"] == 0:
             want = "n/a"
         else:
-            want = _resume_latency_for(ctx, cpu, max_cstate)
+            want = _resume_latency_for(entry["states"], cfg["max_cstate"])
             if want is None:
-                sec.notice("cpu%d has no cpuidle states; left alone" % cpu)
+                actions.append(message("notice", "cpu%d has no cpuidle states; left alone" % entry["cpu"]))
                 continue
-        if current != want:
-            sec.set_value(path, current, want)
+        if now != want:
+            actions.append(set_action(path, now, want))
+    return {"actions": actions, "data": {"driver": driver}}
 
 
-def section_energy_perf_bias(sec, cfg):
-    ctx = sec.ctx
+def section_cpuidle(sec, cfg):
+    cfg = cpuidle_settings(cfg)
+    carry_out_decision(sec, decide_cpuidle(cfg, read_cpuidle(sec.ctx, cfg)))
+
+
+# ----------------------------------------------------------- energy_perf_bias
+def energy_perf_bias_settings(cfg):
     check_keys(cfg, "energy_perf_bias", ("value", "cpus"))
     value = cfg.get("value")
     if isinstance(value, str) and value in EPB_VALUES:
@@ -128,13 +197,29 @@ def section_energy_perf_bias(sec, cfg):
         want = value
     else:
         raise ConfigError("energy_perf_bias.value must be 0-15 or one of %s" % ", ".join(sorted(EPB_VALUES)))
-    cpus = cpus_or_online(ctx, cfg, "cpus", "energy_perf_bias")
-    present = [cpu for cpu in cpus if ctx.exists(_cpu_dir(cpu) + "/power/energy_perf_bias")]
-    if not present:
-        sec.skip("no CPU here exposes power/energy_perf_bias (not an Intel CPU with EPB): left alone")
-        return
-    for cpu in present:
+    return {"value": want, "cpus": cpus_option(cfg, "cpus", "energy_perf_bias", required=False)}
+
+
+def read_energy_perf_bias(ctx, cfg):
+    """cpus: for each configured online CPU (every online one by default),
+    whether it has power/energy_perf_bias and its value (None: unreadable)."""
+    cpus = []
+    for cpu in _online_subset(ctx, cfg["cpus"]):
         path = _cpu_dir(cpu) + "/power/energy_perf_bias"
-        current = ctx.read_int(path)
-        if current != want:
-            sec.set_value(path, str(current), str(want))
+        cpus.append({"cpu": cpu, "present": ctx.exists(path), "value": ctx.read_int(path)})
+    return {"cpus": cpus}
+
+
+def decide_energy_perf_bias(cfg, current):
+    present = [entry for entry in current["cpus"] if entry["present"]]
+    if not present:
+        return {"actions": [message("skip", "no CPU here exposes power/energy_perf_bias (not an Intel CPU with EPB): "
+                                    "left alone")]}
+    return {"actions": [set_action(_cpu_dir(entry["cpu"]) + "/power/energy_perf_bias", str(entry["value"]),
+                                   str(cfg["value"]))
+                        for entry in present if entry["value"] != cfg["value"]]}
+
+
+def section_energy_perf_bias(sec, cfg):
+    cfg = energy_perf_bias_settings(cfg)
+    carry_out_decision(sec, decide_energy_perf_bias(cfg, read_energy_perf_bias(sec.ctx, cfg)))

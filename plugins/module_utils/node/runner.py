@@ -8,6 +8,11 @@ Sections, applied in this order (each one optional): hugepages, dpdk, sysctl,
 thp, irq, workqueue, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
 reports what differs and changes nothing; apply mode changes what differs and
 reads it back.
+
+Each section's handler (``section_<name>`` in its concern's file) checks its
+configuration, reads the node (``read_<name>``), decides without I/O
+(``decide_<name>``) and hands the actions to the writer, ``Section.carry_out``
+in core.py.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ SHAPE_NAMES = sorted(sysfs_builder.SHAPES)
 from ansible_collections.bot4.hft.plugins.module_utils.topology import (
     Topology,
     TopologyError,
+    lower_devices,
     read_topology,
 )
 
@@ -95,6 +96,19 @@ def test_epyc_nps4(shape_topology):
     assert t.default_route_devices == ["eno1", "eno2"]
     assert t.cpu_vendor == "AuthenticAMD"
 
+
+
+def test_lower_devices_walks_vlans_bonds_and_bridges_once():
+    # vlan10 on bond0 over eno1 and eno2; br0 holds bond0 as well (seen once)
+    entries = {
+        "/sys/class/net/vlan10": ["lower_bond0", "mtu"],
+        "/sys/class/net/br0": ["lower_bond0"],
+        "/sys/class/net/bond0": ["lower_eno1", "lower_eno2", "upper_vlan10"],
+        "/sys/class/net/eno1": ["upper_bond0"],
+    }
+    tree = lower_devices(lambda path: entries.get(path, []), ["vlan10", "br0"])
+    assert tree == {"vlan10": ["bond0"], "br0": ["bond0"], "bond0": ["eno1", "eno2"], "eno1": [], "eno2": []}
+    assert lower_devices(lambda path: [], []) == {}
 
 def test_offline_cpus_without_topology(shape_topology):
     t = shape_topology("offline2s")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
 
 # Trees the collection's roles write into (and the rest of /etc).
 TREES = ["/etc", "/usr/local", "/var/lib/bot4-hft", "/boot/grub"]
@@ -85,11 +86,17 @@ def values():
     for pattern in LINKS:
         for path in sorted(glob.glob(pattern)):
             out[path] = os.path.basename(os.readlink(path))
+    # A running irqbalance moves IRQs by load: their affinities are then its
+    # decisions of the moment, and what is compared is its state (the service
+    # here, its configuration with the files).
+    out["irqbalance"] = subprocess.run(["systemctl", "is-active", "irqbalance.service"], stdout=subprocess.PIPE,
+                                       universal_newlines=True, check=False).stdout.strip()
     # IRQ numbers are handed out in probe order, which differs from boot to
     # boot: an IRQ's affinity is keyed by its handlers' names (a device queue).
     # An IRQ without a handler serves no device.
     seen = {}
-    for path in sorted(glob.glob("/proc/irq/*/smp_affinity_list")):
+    irqs = [] if out["irqbalance"] == "active" else glob.glob("/proc/irq/*/smp_affinity_list")
+    for path in sorted(irqs):
         number = path.split("/")[3]
         actions = read("/sys/kernel/irq/%s/actions" % number)
         if not actions or actions.startswith("unreadable"):

@@ -241,6 +241,9 @@ class _Planner:
                 "policy": hk["irq_policy"],
             },
             "rps": rps,
+            # systemd slices confined to the reserved CPUs (AllowedCPUs=), by the
+            # housekeeping role; verify reads their effective cpusets.
+            "cpuset_slices": list(hk["cpuset_slices"]),
             "thp": thp,
             "sysctl": sysctl,
             "dpdk": dpdk,

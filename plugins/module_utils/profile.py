@@ -117,6 +117,7 @@ DEFAULTS: Dict[str, Any] = {
         "irq_policy": "intersect",
         "rps_include": ["*"],
         "rps_exclude": ["lo"],
+        "cpuset_slices": ["system.slice", "user.slice"],
     },
     "latency_gate": {
         "enabled": True,
@@ -164,6 +165,8 @@ _PCI_ID_RE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
 _IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
 # An interface name pattern (fnmatch): what a name may hold, plus * ? [ ].
 _IFPATTERN_RE = re.compile(r"^[^\s/:'\"]{1,15}$")
+# A systemd slice unit name (systemd.unit(5): letters, digits, ":-_.\\"; "-" nests).
+_SLICE_RE = re.compile(r"^[A-Za-z0-9:_.\\-]{1,249}\.slice$")
 _SIZE_RE = re.compile(r"^([0-9]+)\s*(k|K|kB|KB|KiB|M|MB|Mi|MiB|G|GB|Gi|GiB)$")
 _QUANTITY_RE = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _SYSCTL_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$")
@@ -745,6 +748,29 @@ def _housekeeping(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
             if item not in patterns:
                 patterns.append(item)
         out[key] = patterns
+    if "cpuset_slices" in sec:
+        out["cpuset_slices"] = _cpuset_slices(chk, sec["cpuset_slices"], chk.path("housekeeping", "cpuset_slices"))
+
+
+def _cpuset_slices(chk: _Checker, value: Any, path: str) -> List[str]:
+    """systemd slices confined to the reserved CPUs: never the root slice or the kubelet's pods."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        chk.fail(path, "must be a list of systemd slice names such as system.slice, got %s" % _describe(value))
+        return []
+    slices: List[str] = []
+    for index, item in enumerate(value):
+        ipath = "%s[%d]" % (path, index)
+        if not isinstance(item, str) or not _SLICE_RE.match(item):
+            chk.fail(ipath, "must be a systemd slice name such as system.slice, got %s" % _describe(item))
+        elif item == "-.slice":
+            chk.fail(ipath, "is the root slice: confining it would confine the pods too")
+        elif item.startswith("kubepods"):
+            chk.fail(ipath, "holds the kubelet's pods, which the kubelet places on CPUs itself")
+        elif item not in slices:
+            slices.append(item)
+    return slices
 
 
 def _latency_gate(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:

@@ -186,6 +186,27 @@ def test_sysctl_and_kubelet_values(lab):
 
 
 # ---------------------------------------------------------------- CPU sets
+def test_cpuset_slices(lab):
+    errors = errors_of({"cpu": {"isolated": "2-3,6-7"}, "housekeeping": {
+        "cpuset_slices": ["system.slice", "kubepods.slice", "-.slice", "../etc.slice", "ssh.service", 3]}}, lab)
+    assert_error(errors, "hft_profile.housekeeping.cpuset_slices[1]", "the kubelet's pods")
+    assert_error(errors, "hft_profile.housekeeping.cpuset_slices[2]", "the root slice")
+    assert_error(errors, "hft_profile.housekeeping.cpuset_slices[3]", "must be a systemd slice name")
+    assert_error(errors, "hft_profile.housekeeping.cpuset_slices[4]", "must be a systemd slice name")
+    assert_error(errors, "hft_profile.housekeeping.cpuset_slices[5]", "must be a systemd slice name", "got int 3")
+    assert not [f for f, _ in errors if f.endswith("cpuset_slices[0]")]
+    errors = errors_of({"cpu": {"isolated": "2-3,6-7"}, "housekeeping": {"cpuset_slices": "system.slice"}}, lab)
+    assert_error(errors, "hft_profile.housekeeping.cpuset_slices", "must be a list")
+
+
+def test_cpuset_slices_in_the_plan(lab):
+    base = {"cpu": {"isolated": "2-3,6-7"}}
+    assert plan(base, lab)["cpuset_slices"] == ["system.slice", "user.slice"]
+    custom = dict(base, housekeeping={"cpuset_slices": ["system.slice", "system.slice", "machine.slice"]})
+    assert plan(custom, lab)["cpuset_slices"] == ["system.slice", "machine.slice"]
+    assert plan(dict(base, housekeeping={"cpuset_slices": None}), lab)["cpuset_slices"] == []
+
+
 def test_cpus_that_do_not_exist(lab):
     errors = errors_of({"cpu": {"isolated": "2-3,6-7,96-99"}}, lab)
     assert_error(errors, "hft_profile.cpu.isolated", "CPUs 96-99 do not exist on this node (online: 0-7)")

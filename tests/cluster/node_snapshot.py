@@ -89,7 +89,8 @@ def values():
     # A running irqbalance moves IRQs by load: their affinities are then its
     # decisions of the moment, and what is compared is its state (the service
     # here, its configuration with the files).
-    out["irqbalance"] = subprocess.run(["systemctl", "is-active", "irqbalance.service"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    out["irqbalance"] = subprocess.run(["systemctl", "is-active", "irqbalance.service"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                        universal_newlines=True, check=False).stdout.strip()
     # IRQ numbers are handed out in probe order, which differs from boot to
     # boot: an IRQ's affinity is keyed by its handlers' names (a device queue).

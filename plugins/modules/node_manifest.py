@@ -209,7 +209,6 @@ def main():
             stamp = time.strftime("%Y-%m-%d@%H:%M:%S")
             actions = nm.restore_actions(current, root, stamp)
             result["left"] = [a["path"] for a in actions if a["action"] == "leave"]
-            actions = [a for a in actions if a["action"] != "leave"] + [a for a in actions if a["action"] == "leave"]
             result.update(changed=any(a["action"] != "leave" for a in actions), actions=[
                 {key: value for key, value in act.items() if key != "content"} for act in actions])
             if module._diff and actions:

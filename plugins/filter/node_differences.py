@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.bot4.hft.plugins.module_utils.verify import PARTS, verify
+from ansible_collections.bot4.hft.plugins.module_utils.verify import PARTS, unmovable, verify
 
 
 def node_differences(plan, state, parts=PARTS):
@@ -22,8 +22,15 @@ def node_differences(plan, state, parts=PARTS):
         raise AnsibleFilterError("node_differences: %s" % exc)
 
 
+def node_unmovable(state):
+    """[{kind, item, cpus, effective}, ...]: what the kernel keeps on its CPUs (not a difference)."""
+    if not isinstance(state, dict):
+        raise AnsibleFilterError("node_unmovable: the input is the state node_state_info returned (a mapping)")
+    return unmovable(state)
+
+
 class FilterModule:
     """bot4.hft node verification filter."""
 
     def filters(self):
-        return {"node_differences": node_differences}
+        return {"node_differences": node_differences, "node_unmovable": node_unmovable}

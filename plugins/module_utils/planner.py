@@ -269,6 +269,9 @@ class _Planner:
                 "policy": self.p["housekeeping"]["irq_policy"],
             },
             "workqueue": {"cpus": _cl(reserved)},
+            # Kernel threads that may run anywhere (and accept it): onto the
+            # reserved CPUs, as tuna --isolate does.
+            "kthread": {"cpus": _cl(reserved)},
             "rps": dict(rps),
             "hugepages": {
                 "pools": [dict(pool) for pool in hugepages],

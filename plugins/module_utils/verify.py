@@ -130,6 +130,24 @@ def _kubelet(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]
     return [_item("kubelet", k["item"], k["expected"], k["actual"]) for k in differences]
 
 
+def unmovable(state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """What the kernel keeps where it is and the node's applier therefore left
+    (not a difference; the runtime part's check report names them): IRQs the
+    kernel manages per queue (isolcpus=managed_irq keeps their effective
+    CPUs off the isolated ones where it can), and kernel threads that refuse a
+    new affinity (unbound workqueue workers and rescuers, which follow the
+    workqueue cpumasks).  Items ``{kind, item, cpus, effective}``."""
+    report = (state.get("runtime") or {}).get("report") or {}
+    sections = report.get("sections") or {}
+    items = [{"kind": "managed IRQ", "item": "IRQ %d %s" % (q["irq"], q.get("name") or ""),
+              "cpus": q.get("cpus"), "effective": q.get("effective")}
+             for q in (sections.get("irq") or {}).get("unmovable_irqs") or []]
+    items += [{"kind": "kernel-bound thread", "item": "%s (pid %d)" % (t["comm"], t["pid"]),
+               "cpus": t.get("cpus"), "effective": None}
+              for t in (sections.get("kthread") or {}).get("kthreads_kernel_bound") or []]
+    return items
+
+
 def verify(plan: Dict[str, Any], state: Dict[str, Any], parts: Iterable[str] = PARTS) -> List[Dict[str, Any]]:
     """Every difference between ``plan`` and ``state``, in the order of PARTS."""
     parts = set(parts)

@@ -25,6 +25,7 @@ HOUSEKEEPING = {
     "thp": {"enabled": "never", "defrag": "never"},
     "irq": {"default_cpus": RESERVED, "cpus": RESERVED},
     "workqueue": {"cpus": RESERVED},
+    "kthread": {"cpus": RESERVED},
     "rps": {"cpus": RESERVED},
 }
 DPDK = {"format": 1, "dpdk": {"devices": [{"pci": "0000:81:00.0", "driver": "vfio-pci", "id": "8086:10d3"}],
@@ -63,10 +64,12 @@ def test_whole_lab_plan_check_apply_check(lab, capsys, config_dir):
     assert code == 2
     assert result["mode"] == "check"
     assert sorted(result["sections"]) == sorted(
-        ["hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "rps", "cpufreq", "cpuidle", "energy_perf_bias"])
+        ["hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "kthread", "rps", "cpufreq", "cpuidle",
+         "energy_perf_bias"])
     # applied in this order: the NIC leaves its kernel driver before IRQs and RPS masks are set
     assert lab.applier.SECTIONS == (
-        "hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "rps", "cpufreq", "cpuidle", "energy_perf_bias")
+        "hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "kthread", "rps", "cpufreq", "cpuidle",
+        "energy_perf_bias")
     assert lab.kernel.writes == []
     assert "bot4-hft-runtime: cpufreq: no cpufreq driver on this node" in err
     assert "bot4-hft-runtime: irq: " in err and "would change" in err
@@ -96,7 +99,8 @@ def test_section_filter_runs_only_that_section(lab, capsys, config_dir):
     code, result, _ = run_main(lab, capsys, "--apply", "--config", str(config_dir), "--section", "workqueue")
     assert code == 0
     assert list(result["sections"]) == ["workqueue"]
-    assert lab.kernel.paths_written() == ["/sys/devices/virtual/workqueue/cpumask"]
+    assert lab.kernel.paths_written() == ["/sys/devices/virtual/workqueue/cpumask",
+                                          "/sys/devices/virtual/workqueue/writeback/cpumask"]
 
 
 def test_section_not_configured_is_reported_not_failed(lab, capsys, tmp_path):

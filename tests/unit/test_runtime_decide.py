@@ -210,15 +210,19 @@ def test_irq_settings_refuse(cfg, message):
 
 # ----------------------------------------------------------------- workqueue
 WQ = "/sys/devices/virtual/workqueue/cpumask"
+WB = "/sys/devices/virtual/workqueue/writeback/cpumask"
 
 
 def test_workqueue_mask():
     cfg = irq.workqueue_settings({"cpus": "0-1,4-5"})
     current = recorded("lab-vm", irq.read_workqueue, cfg)
-    assert current == {"cpumask": "ff"}
-    assert irq.decide_workqueue(cfg, current) == {"actions": [set_(WQ, "ff", "33", "mask")]}
+    assert current == {"cpumask": "ff", "queues": [["writeback", "ff"]]}
+    assert irq.decide_workqueue(cfg, current) == {"actions": [
+        set_(WQ, "ff", "33", "mask"), set_(WB, "ff", "33", "mask")]}
     # however wide the kernel prints it
-    assert irq.decide_workqueue(cfg, {"cpumask": "00,00000033"}) == {"actions": []}
+    assert irq.decide_workqueue(cfg, {"cpumask": "00,00000033", "queues": [["writeback", "33"]]}) == {"actions": []}
+    assert irq.decide_workqueue(cfg, {"cpumask": "33", "queues": [["writeback", "ff"]]}) == {
+        "actions": [set_(WB, "ff", "33", "mask")]}
     assert irq.decide_workqueue(cfg, {"cpumask": None})["actions"] == [
         skip(WQ + " does not exist on this kernel: unbound workqueues not restricted")]
     with pytest.raises(ConfigError, match="workqueue.cpus is required"):

@@ -161,11 +161,14 @@ def test_workqueue_cpumask_check_apply_idempotent(lab):
     config = {"workqueue": {"cpus": RESERVED}}
     code, result = lab.check(config)
     assert code == 2
+    # the global mask first: a workqueue's own mask must lie inside it
     assert result["sections"]["workqueue"]["changes"] == [
-        {"path": "/sys/devices/virtual/workqueue/cpumask", "before": "ff", "after": "33"}]
+        {"path": "/sys/devices/virtual/workqueue/cpumask", "before": "ff", "after": "33"},
+        {"path": "/sys/devices/virtual/workqueue/writeback/cpumask", "before": "ff", "after": "33"}]
     code, result = lab.apply(config)
     assert code == 0
     assert lab.read("/sys/devices/virtual/workqueue/cpumask") == "33"
+    assert lab.read("/sys/devices/virtual/workqueue/writeback/cpumask") == "33"
     assert lab.check(config)[0] == 0
     lab.kernel.writes[:] = []
     assert lab.apply(config)[1]["changed"] is False

@@ -35,6 +35,10 @@ An action is a dict with a ``kind``:
   section reads back itself (hugepage pools: after the writes, and after the
   retry).
 - ``modprobe``: load ``module`` and expect ``path`` to appear.
+- ``affinity``: set the CPUs of the kernel thread ``pid`` (named ``comm``) to
+  ``after``, read them back.  The thread is read again just before: a thread
+  gone is skipped, and anything that is no longer that kernel thread, or a
+  user-space process, is refused.
 - ``error``, ``notice``, ``skip``: record ``text``.
 - a kind of the section's own (``steps``), for ordered multi-step changes
   that re-read the node between their writes (dpdk binding).
@@ -54,7 +58,7 @@ import os
 import re
 import subprocess
 
-from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist, parse_mask
+from ansible_collections.bot4.hft.plugins.module_utils.cpuset import format_cpulist, parse_cpulist, parse_mask
 
 PROG = "bot4-hft-runtime"
 CONFIG_FORMAT = 1
@@ -68,6 +72,7 @@ SECTIONS = (
     "thp",
     "irq",
     "workqueue",
+    "kthread",
     "rps",
     "cpufreq",
     "cpuidle",
@@ -90,6 +95,10 @@ EPB_VALUES = {
 _HUGEPAGE_DIR_RE = re.compile(r"^hugepages-([0-9]+)kB$")
 _NODE_DIR_RE = re.compile(r"^node([0-9]+)$")
 _STATE_DIR_RE = re.compile(r"^state([0-9]+)$")
+
+# Task flags (/proc/PID/stat, field 9; include/linux/sched.h).
+PF_KTHREAD = 0x00200000
+PF_NO_SETAFFINITY = 0x04000000
 
 
 class ConfigError(Exception):
@@ -122,6 +131,8 @@ OWNED = {
     "thp": ("/sys/kernel/mm/transparent_hugepage",),
     "irq": ("/proc/irq",),
     "workqueue": ("/sys/devices/virtual/workqueue", "/sys/bus/workqueue/devices"),
+    # sched_setaffinity of kernel threads only (Section._affinity), no file.
+    "kthread": (),
     "rps": ("/sys/class/net", "/sys/devices/**/net"),
     "cpufreq": ("/sys/devices/system/cpu",),
     "cpuidle": ("/sys/devices/system/cpu",),
@@ -196,6 +207,23 @@ def owned_problem(section, abspath, resolved):
             return None
     return ("%s: not written: it resolves to %s, outside what the %s section may write (%s)"
             % (abspath, resolved or "a path outside the root", section, ", ".join(owned) or "nothing"))
+
+
+def read_task(ctx, pid):
+    """{comm, kthread, no_setaffinity, cpus} of the process ``pid`` as ``ctx``
+    reads /proc, or None when it is gone."""
+    stat = ctx.read("/proc/%d/stat" % pid)
+    status = ctx.read("/proc/%d/status" % pid)
+    if not stat or not status or ")" not in stat:
+        return None
+    head, _, tail = stat.rpartition(")")
+    try:
+        flags = int(tail.split()[6])
+    except (IndexError, ValueError):
+        return None
+    cpus = [line.split(":", 1)[1].strip() for line in status.splitlines() if line.startswith("Cpus_allowed_list:")]
+    return {"comm": head.partition("(")[2], "kthread": bool(flags & PF_KTHREAD),
+            "no_setaffinity": bool(flags & PF_NO_SETAFFINITY), "cpus": cpus[0] if cpus else ""}
 
 
 # --------------------------------------------------------------------- context
@@ -286,6 +314,26 @@ class Context(object):
         if proc.returncode != 0:
             return (err or out).strip() or "%s %s exited %d" % (tool, module, proc.returncode)
         return None
+
+    def task(self, pid):
+        """{comm, kthread, no_setaffinity, cpus} of the process ``pid``, or None when it is gone."""
+        return read_task(self, pid)
+
+    def set_affinity(self, pid, cpus):
+        """sched_setaffinity(pid, cpus) on this machine.  For a tree under another
+        root (a captured or simulated node), the CPUs are written into the tree's
+        /proc/PID/status instead, as the kernel would then show them."""
+        if os.path.realpath(self.root) == "/":
+            os.sched_setaffinity(pid, cpus)
+            return
+        path = self.path("/proc/%d/status" % pid)
+        with open(path) as handle:
+            lines = handle.read().splitlines()
+        text = format_cpulist(cpus)
+        lines = [("Cpus_allowed_list:\t" + text) if line.startswith("Cpus_allowed_list:") else line
+                 for line in lines]
+        with open(path, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
 
     def online_cpus(self):
         text = self.read("/sys/devices/system/cpu/online")
@@ -389,6 +437,8 @@ class Section(object):
                 outcome = self._write(action)
             elif kind == "modprobe":
                 outcome = self._modprobe(action)
+            elif kind == "affinity":
+                outcome = self._affinity(action)
             else:
                 outcome = DONE if steps[kind](self, action) else FAILED
             outcomes.append(outcome)
@@ -443,6 +493,33 @@ class Section(object):
                 self.error("cannot load the %s driver: %s" % (module, problem))
                 return FAILED
         self.change(path, "(not loaded)", "modprobe %s" % module)
+        return DONE
+
+    def _affinity(self, action):
+        pid, comm, after = action["pid"], action["comm"], action["after"]
+        label = "kernel thread %s (pid %d)" % (comm, pid)
+        task = self.ctx.task(pid)
+        if task is None:
+            return DONE  # it ended: nothing left to move
+        if not task["kthread"] or task["comm"] != comm:
+            self.error("pid %d: not changed: it is no longer the kernel thread %s (the %s section sets the "
+                       "CPUs of kernel threads only)" % (pid, comm, self.name))
+            return REFUSED
+        if self.ctx.check:
+            self.change(label, task["cpus"], after)
+            return DONE
+        try:
+            self.ctx.set_affinity(pid, parse_cpulist(after))
+        except (IOError, OSError) as exc:
+            if exc.errno == errno.ESRCH:
+                return DONE
+            self.error("%s: setting its CPUs to %s failed: %s" % (label, after, os.strerror(exc.errno or 0)))
+            return FAILED
+        now = self.ctx.task(pid)
+        if now is not None and set(parse_cpulist(now["cpus"])) != set(parse_cpulist(after)):
+            self.error("%s: set its CPUs to %s but they read %s" % (label, after, now["cpus"]))
+            return FAILED
+        self.change(label, task["cpus"], after)
         return DONE
 
     def status(self):

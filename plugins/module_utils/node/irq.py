@@ -2,7 +2,7 @@
 # Copyright: bot4 platform team
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
 """The applier's sections irq (default and per-IRQ affinity; managed IRQs refuse with EIO: skipped and
-counted), workqueue (unbound workqueues' cpumask) and rps (receive packet
+counted), workqueue (unbound workqueues' cpumask, global and per workqueue) and rps (receive packet
 steering): housekeeping on the reserved CPUs.
 
 Each is read (``read_irq``, ``read_workqueue``, ``read_rps``), decided
@@ -120,13 +120,20 @@ def section_irq(sec, cfg):
     sec.data["irqs_moved"] = sum(1 for a, outcome in done if "irq" in a and outcome == DONE)
     sec.data["managed_skipped"] = len(managed)
     sec.data["managed_irqs"] = sorted(managed)
+    # For verify and drift: what they are and where they may run.
+    sec.data["unmovable_irqs"] = [
+        {"irq": irq, "name": sec.ctx.read("/sys/kernel/irq/%d/actions" % irq) or "",
+         "cpus": sec.ctx.read("/proc/irq/%d/smp_affinity_list" % irq) or "",
+         "effective": sec.ctx.read("/proc/irq/%d/effective_affinity_list" % irq) or ""}
+        for irq in sorted(managed)]
     if managed:
         sec.notice("%d managed IRQ(s) keep their kernel-chosen affinity (isolcpus=managed_irq keeps "
                    "them off isolated CPUs): %s" % (len(managed), format_cpulist(managed)))
 
 
 # ------------------------------------------------------------------ workqueue
-WORKQUEUE_CPUMASK = "/sys/devices/virtual/workqueue/cpumask"
+WORKQUEUE_DIR = "/sys/devices/virtual/workqueue"
+WORKQUEUE_CPUMASK = WORKQUEUE_DIR + "/cpumask"
 
 
 def workqueue_settings(cfg):
@@ -138,17 +145,28 @@ def workqueue_settings(cfg):
 
 
 def read_workqueue(ctx, cfg):
-    return {"cpumask": ctx.read(WORKQUEUE_CPUMASK)}
+    """cpumask: the unbound workqueues' global mask (None: missing); queues:
+    [[name, its own cpumask]] of each workqueue that has one (WQ_SYSFS)."""
+    queues = []
+    for name in ctx.listdir(WORKQUEUE_DIR):
+        text = ctx.read("%s/%s/cpumask" % (WORKQUEUE_DIR, name))
+        if name != "cpumask" and text is not None:
+            queues.append([name, text])
+    return {"cpumask": ctx.read(WORKQUEUE_CPUMASK), "queues": queues}
 
 
 def decide_workqueue(cfg, current):
+    """The global mask first (a workqueue's own mask must lie inside it), then each workqueue's."""
     text = current["cpumask"]
     if text is None:
         return {"actions": [message("skip", "%s does not exist on this kernel: unbound workqueues not restricted"
                                     % WORKQUEUE_CPUMASK)]}
-    if parse_mask(text) != cfg["cpus"]:
-        return {"actions": [set_action(WORKQUEUE_CPUMASK, text, format_mask(cfg["cpus"]), "mask")]}
-    return {"actions": []}
+    actions = []
+    for path, mask in [(WORKQUEUE_CPUMASK, text)] + [
+            ("%s/%s/cpumask" % (WORKQUEUE_DIR, name), mask) for name, mask in current.get("queues", [])]:
+        if parse_mask(mask) != cfg["cpus"]:
+            actions.append(set_action(path, mask, format_mask(cfg["cpus"]), "mask"))
+    return {"actions": actions}
 
 
 def section_workqueue(sec, cfg):

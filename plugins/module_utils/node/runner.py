@@ -5,7 +5,7 @@
 fragments in /etc/bot4-hft/runtime.d that the roles write from it).
 
 Sections, applied in this order (each one optional): hugepages, dpdk, sysctl,
-thp, irq, workqueue, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
+thp, irq, workqueue, kthread, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
 reports what differs and changes nothing; apply mode changes what differs and
 reads it back.
 
@@ -34,6 +34,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
 from ansible_collections.bot4.hft.plugins.module_utils.node.dpdk import section_dpdk
 from ansible_collections.bot4.hft.plugins.module_utils.node.hugepages import section_hugepages
 from ansible_collections.bot4.hft.plugins.module_utils.node.irq import section_irq, section_rps, section_workqueue
+from ansible_collections.bot4.hft.plugins.module_utils.node.kthread import section_kthread
 from ansible_collections.bot4.hft.plugins.module_utils.node.power import (
     section_cpufreq,
     section_cpuidle,
@@ -48,6 +49,7 @@ HANDLERS = {
     "thp": section_thp,
     "irq": section_irq,
     "workqueue": section_workqueue,
+    "kthread": section_kthread,
     "rps": section_rps,
     "cpufreq": section_cpufreq,
     "cpuidle": section_cpuidle,

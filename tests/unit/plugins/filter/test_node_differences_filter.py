@@ -17,7 +17,10 @@ FILTER_DIR = Path(mod.__file__).resolve().parent
 
 
 def test_documented():
-    assert set(mod.FilterModule().filters()) == {"node_differences"}
+    assert set(mod.FilterModule().filters()) == {"node_differences", "node_unmovable"}
+    data = yaml.safe_load((FILTER_DIR / "node_unmovable.yml").read_text())
+    assert data["DOCUMENTATION"]["name"] == "node_unmovable"
+    assert set(data["DOCUMENTATION"]["options"]) == {"_input"}
     data = yaml.safe_load((FILTER_DIR / "node_differences.yml").read_text())
     assert data["DOCUMENTATION"]["name"] == "node_differences"
     assert set(data["DOCUMENTATION"]["options"]) == {"_input", "state", "parts"}
@@ -54,3 +57,18 @@ def test_bad_input_is_a_filter_error(plan, state, kwargs, message):
 def test_bad_kubelet_input_is_a_filter_error(plan, kubelet, message):
     with pytest.raises(AnsibleFilterError, match=message):
         kubelet_mod.kubelet_settings(plan, kubelet)
+
+
+def test_unmovable_lists_managed_irqs_and_kernel_bound_threads_apart_from_differences():
+    state = {"runtime": {"report": {"sections": {
+        "irq": {"changes": [], "unmovable_irqs": [
+            {"irq": 32, "name": "virtio0-req.2", "cpus": "6", "effective": "6"}]},
+        "kthread": {"changes": [], "kthreads_kernel_bound": [
+            {"pid": 10, "comm": "kworker/u16:0", "cpus": "0-7"}]}}}}}
+    assert mod.node_unmovable(state) == [
+        {"kind": "managed IRQ", "item": "IRQ 32 virtio0-req.2", "cpus": "6", "effective": "6"},
+        {"kind": "kernel-bound thread", "item": "kworker/u16:0 (pid 10)", "cpus": "0-7", "effective": None}]
+    # no runtime report (a node not tuned, or the part not read): nothing to list
+    assert mod.node_unmovable({}) == []
+    with pytest.raises(AnsibleFilterError, match="the input is the state"):
+        mod.node_unmovable("state")

@@ -1071,6 +1071,7 @@ class _Planner:
             "cpus_online": len(self.online),
             "cpus_possible": _cl(t.cpus_possible),
             "smt_active": t.smt_active,
+            "smt_active_source": t.smt_active_source,
             "hugepage_sizes": [size_name(s) for s in sorted(t.hugepage_sizes_kb)],
             "iommu_active": t.iommu_active,
             "iommu_firmware_table": t.iommu_firmware,

@@ -26,6 +26,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.cpuset import (
     format_mask,
     parse_cpulist,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.kernel_policy import PLANNED_SYSCTL
 from ansible_collections.bot4.hft.plugins.module_utils.profile import (
     OWNED_ARG_HINTS,
     ROOT,
@@ -58,15 +59,6 @@ KERNEL_MARGIN_FRACTION = 0.10
 # suspend support is built in, as in distribution kernels), so it can never
 # be isolated as planned.
 BOOT_CPU = 0
-
-PLANNED_SYSCTL = {
-    "kernel.numa_balancing": "0",  # no page migration under pinned memory
-    "kernel.timer_migration": "0",  # keep timers where they were armed
-    "vm.stat_interval": "10",  # vmstat work every 10 s instead of 1 s
-    # Busy-polling isolated threads never trip it, but a housekeeping task in D
-    # state for 2 min (the default) should not produce a stack dump storm.
-    "kernel.hung_task_timeout_secs": "600",
-}
 
 # Mainline kernels that first took each amd_pstate= mode: commit 202e683df37c
 # (disable, passive) was merged for 6.2, the EPP driver (active) for 6.3 and

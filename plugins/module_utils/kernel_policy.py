@@ -84,7 +84,7 @@ Refusal = namedtuple("Refusal", "reason field values")
 _CPUS = "changes the set of online CPUs the plan was computed from"
 _MEMORY = "changes the memory map the hugepage pools were planned in"
 _NUMA = "changes the NUMA map the plan was computed from"
-_SMT = "turns SMT off, which cpu.smt owns"
+_SMT = "turns SMT off%s; cpu.smt owns SMT"
 
 FORBIDDEN_ARGS: Dict[str, Refusal] = {
     # -- the set of online CPUs
@@ -100,22 +100,25 @@ FORBIDDEN_ARGS: Dict[str, Refusal] = {
     "disable_cpu_apicid": Refusal(_CPUS + " (a CPU is left out at boot)", None, ()),
     # no local APIC: the kernel cannot start the other CPUs (x86)
     "nolapic": Refusal(_CPUS + " (without the local APIC only the boot CPU comes up)", None, ()),
+    # the same, by its x86-64 name
     "disableapic": Refusal(_CPUS + " (without the local APIC only the boot CPU comes up)", None, ()),
     # acpi=off: the CPUs come from the MADT and the NUMA nodes from the SRAT, both ACPI tables
     "acpi": Refusal(_CPUS + " and the NUMA map (the CPU and memory tables are ACPI's)", None, ("off",)),
     # -- SMT, owned by cpu.smt
     # threads per core (s390, MIPS; x86 takes nosmt): secondary threads offline
-    "smt": Refusal(_SMT, "cpu.smt", ()),
+    "smt": Refusal(_SMT % "", "cpu.smt", ()),
     # the historical x86 switch for Hyper-Threading
-    "noht": Refusal(_SMT, "cpu.smt", ()),
+    "noht": Refusal(_SMT % "", "cpu.smt", ()),
     # mitigations=auto,nosmt and the like turn SMT off when the CPU is affected
-    "mitigations": Refusal(_SMT + " on affected CPUs", "cpu.smt", ("nosmt",)),
+    "mitigations": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),
     # l1tf=full and full,force turn SMT off; flush,nosmt too
-    "l1tf": Refusal(_SMT + " on affected CPUs", "cpu.smt", ("full", "nosmt")),
-    "mds": Refusal(_SMT + " on affected CPUs", "cpu.smt", ("nosmt",)),
-    "tsx_async_abort": Refusal(_SMT + " on affected CPUs", "cpu.smt", ("nosmt",)),
-    "mmio_stale_data": Refusal(_SMT + " on affected CPUs", "cpu.smt", ("nosmt",)),
-    "retbleed": Refusal(_SMT + " on affected CPUs", "cpu.smt", ("nosmt",)),
+    "l1tf": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("full", "nosmt")),
+    # mds=full,nosmt, tsx_async_abort=full,nosmt, mmio_stale_data=full,nosmt and
+    # retbleed=auto,nosmt: SMT off on affected CPUs
+    "mds": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),
+    "tsx_async_abort": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),  # see mds
+    "mmio_stale_data": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),  # see mds
+    "retbleed": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),  # see mds
     # -- the memory map
     # usable memory capped: a node may no longer hold its planned pools
     "mem": Refusal(_MEMORY + " (it caps usable memory)", None, ()),
@@ -125,6 +128,7 @@ FORBIDDEN_ARGS: Dict[str, Refusal] = {
     "highmem": Refusal(_MEMORY + " (it sizes high memory)", None, ()),
     # ZONE_MOVABLE sized by hand: pinned memory (vfio, DPDK) and runtime pools cannot count on it
     "kernelcore": Refusal(_MEMORY + " (it sizes ZONE_MOVABLE)", None, ()),
+    # the same, as a size or a share of memory
     "movablecore": Refusal(_MEMORY + " (it sizes ZONE_MOVABLE)", None, ()),
     # hot-pluggable nodes entirely movable: the same, for whole nodes
     "movable_node": Refusal(_MEMORY + " (whole nodes become ZONE_MOVABLE)", None, ()),
@@ -134,7 +138,7 @@ FORBIDDEN_ARGS: Dict[str, Refusal] = {
     # numa=off: one node; numa=fake=N: invented nodes; numa=noacpi: the SRAT ignored
     "numa": Refusal(_NUMA, None, ()),
     # NUMA balancing migrates pages under pinned memory; the plan turns it off (sysctl)
-    "numa_balancing": Refusal("the plan turns NUMA balancing off (sysctl kernel.numa_balancing=0)", None, ()),
+    "numa_balancing": Refusal("switches NUMA balancing, which the plan turns off (sysctl kernel.numa_balancing=0)", None, ()),
     # -- what the plan owns under other names
     # the cgroup cpuset and memory controllers: the kubelet's CPU and memory managers and the
     # housekeeping's confined slices use them; hugetlb: the kubelet's hugepage accounting
@@ -163,13 +167,13 @@ FORBIDDEN_ARGS: Dict[str, Refusal] = {
 # with a different value for that sysctl in the sysctl map they contradict.
 ARG_SYSCTLS: Dict[str, str] = {
     "panic": "kernel.panic",  # seconds before reboot on panic
-    "panic_on_warn": "kernel.panic_on_warn",
-    "softlockup_panic": "kernel.softlockup_panic",
-    "hung_task_panic": "kernel.hung_task_panic",
-    "unknown_nmi_panic": "kernel.unknown_nmi_panic",
-    "softlockup_all_cpu_backtrace": "kernel.softlockup_all_cpu_backtrace",
-    "hardlockup_all_cpu_backtrace": "kernel.hardlockup_all_cpu_backtrace",
-    "printk.devkmsg": "kernel.printk_devkmsg",
+    "panic_on_warn": "kernel.panic_on_warn",  # panic at the first warning
+    "softlockup_panic": "kernel.softlockup_panic",  # panic on a soft lockup
+    "hung_task_panic": "kernel.hung_task_panic",  # panic on a hung task
+    "unknown_nmi_panic": "kernel.unknown_nmi_panic",  # panic on an unknown NMI
+    "softlockup_all_cpu_backtrace": "kernel.softlockup_all_cpu_backtrace",  # backtraces of every CPU
+    "hardlockup_all_cpu_backtrace": "kernel.hardlockup_all_cpu_backtrace",  # the same, hard lockups
+    "printk.devkmsg": "kernel.printk_devkmsg",  # /dev/kmsg writes: on, off or ratelimit
 }
 
 # Sysctls the plan sets on every node (a profile does not change them).
@@ -187,11 +191,13 @@ PLANNED_SYSCTL: Dict[str, str] = {
 OWNED_SYSCTLS: Dict[str, Tuple[Optional[str], str]] = {
     # the pools: a total here overrides the per-node pools of the plan
     "vm.nr_hugepages": ("hugepages.pages", "sets the default-size hugepage pool"),
+    # the same, spread by the writer's NUMA memory policy
     "vm.nr_hugepages_mempolicy": ("hugepages.pages", "sets the default-size hugepage pool"),
     # surplus pages beyond the pools
     "vm.nr_overcommit_hugepages": ("hugepages.pages", "lets the hugepage pool grow beyond the plan"),
     # written by the applier before it allocates pools (hugepages section)
     "vm.compact_memory": ("hugepages.pages", "is the applier's, before it allocates the pools"),
+    # the same (drops the page cache)
     "vm.drop_caches": ("hugepages.pages", "is the applier's, before it allocates the pools"),
     # the NMI watchdog, also switched by nmi_watchdog= on the command line
     "kernel.nmi_watchdog": ("kernel.nmi_watchdog", "switches the NMI watchdog"),

@@ -369,10 +369,38 @@ def check_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[str]
     _sysctl(chk, top.get("sysctl"), out)
     _housekeeping(chk, top.get("housekeeping"), out["housekeeping"])
     _latency_gate(chk, top.get("latency_gate"), out["latency_gate"])
+    _ignored(chk, top, out)
 
     for path, _ in chk.errors:
         _reset_to_default(out, path, root)
     return out, chk.warnings, chk.errors
+
+
+# Kubelet settings that the chosen policy makes meaningless: given anyway,
+# they are refused rather than silently dropped (cpu.reserved_cores and
+# reserved_numa beside an explicit cpulist get a warning, see _cpu).  (section, key, what
+# makes it meaningless, a test on the normalised profile.)
+_IGNORED = (
+    ("kubelet", "cpu_manager_policy_options", "kubelet.cpu_manager_policy: none (the kubelet takes no options with it)",
+     lambda p: p["kubelet"]["cpu_manager_policy"] == "none"),
+    ("numa", "topology_policy_options", "numa.topology_policy: none (the topology manager does nothing)",
+     lambda p: p["numa"]["topology_policy"] == "none"),
+    ("numa", "topology_scope", "numa.topology_policy: none (the topology manager does nothing)",
+     lambda p: p["numa"]["topology_policy"] == "none"),
+)
+
+
+def _ignored(chk: _Checker, top: Dict[str, Any], out: Dict[str, Any]) -> None:
+    failed = {path for path, _ in chk.errors}
+    for section, key, why, applies in _IGNORED:
+        raw = top.get(section)
+        if not isinstance(raw, dict) or key not in raw or raw[key] in (None, {}):
+            continue
+        path = chk.path(section, key)
+        # only when the value and the setting that makes it meaningless are both valid
+        if any(f == path or f.startswith(path + ".") for f in failed) or not applies(out):
+            continue
+        chk.fail(path, "is ignored with %s; remove it" % why)
 
 
 def _reset_to_default(out: Dict[str, Any], path: str, root: str) -> None:
@@ -414,12 +442,15 @@ def _cpu(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
         out["isolation"] = chk.choice(sec["isolation"], chk.path("cpu", "isolation"), ISOLATION)
     if "smt" in sec:
         out["smt"] = chk.choice(sec["smt"], chk.path("cpu", "smt"), SMT)
-    if out.get("reserved") not in (None, "auto"):
+    # Warned about, not refused: a group's reserved_cores stays valid for a
+    # host of the group that gives its own cpulist.
+    explicit = [key for key in ("reserved", "isolated") if out.get(key) not in (None, "auto")]
+    if explicit:
         for key in ("reserved_cores", "reserved_numa"):
             if key in sec:
                 chk.warnings.append(
                     "%s is ignored because %s is an explicit cpulist"
-                    % (chk.path("cpu", key), chk.path("cpu", "reserved"))
+                    % (chk.path("cpu", key), chk.path("cpu", explicit[0]))
                 )
 
 

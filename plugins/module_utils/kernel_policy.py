@@ -84,7 +84,7 @@ Refusal = namedtuple("Refusal", "reason field values")
 _CPUS = "changes the set of online CPUs the plan was computed from"
 _MEMORY = "changes the memory map the hugepage pools were planned in"
 _NUMA = "changes the NUMA map the plan was computed from"
-_SMT = "turns SMT off%s; cpu.smt owns SMT"
+_SMT = "turns SMT off%s"
 
 FORBIDDEN_ARGS: Dict[str, Refusal] = {
     # -- the set of online CPUs
@@ -194,11 +194,11 @@ OWNED_SYSCTLS: Dict[str, Tuple[Optional[str], str]] = {
     # the same, spread by the writer's NUMA memory policy
     "vm.nr_hugepages_mempolicy": ("hugepages.pages", "sets the default-size hugepage pool"),
     # surplus pages beyond the pools
-    "vm.nr_overcommit_hugepages": ("hugepages.pages", "lets the hugepage pool grow beyond the plan"),
+    "vm.nr_overcommit_hugepages": ("hugepages.pages", "sizes the surplus hugepage pool"),
     # written by the applier before it allocates pools (hugepages section)
-    "vm.compact_memory": ("hugepages.pages", "is the applier's, before it allocates the pools"),
+    "vm.compact_memory": ("hugepages.pages", "is written by the applier before it allocates the pools"),
     # the same (drops the page cache)
-    "vm.drop_caches": ("hugepages.pages", "is the applier's, before it allocates the pools"),
+    "vm.drop_caches": ("hugepages.pages", "is written by the applier before it allocates the pools"),
     # the NMI watchdog, also switched by nmi_watchdog= on the command line
     "kernel.nmi_watchdog": ("kernel.nmi_watchdog", "switches the NMI watchdog"),
     # both lockup detectors at once
@@ -206,8 +206,8 @@ OWNED_SYSCTLS: Dict[str, Tuple[Optional[str], str]] = {
     # the soft lockup detector (nosoftlockup on the command line)
     "kernel.soft_watchdog": ("kernel.nosoftlockup", "switches the soft lockup detector"),
     # the CPUs the detectors run on: nohz_full keeps them off the isolated CPUs
-    "kernel.watchdog_cpumask": ("cpu.isolated", "places the lockup detectors, which nohz_full keeps off "
-                                                "the isolated CPUs"),
+    "kernel.watchdog_cpumask": ("cpu.isolated", "places the lockup detectors (nohz_full keeps them off the "
+                                                "isolated CPUs)"),
     # the detectors' period: re-arms them on every CPU they run on
     "kernel.watchdog_thresh": ("kernel.nosoftlockup and kernel.nmi_watchdog", "re-arms the lockup detectors"),
     # RPS for new devices (Linux 6.2): the housekeeping sets each device's mask

@@ -534,3 +534,28 @@ def test_every_bad_profile_stops_the_preflight_before_any_change(shape_root, cap
             assert "profile" in result["msg"] and "dict" in result["msg"], result["msg"]
             continue
         assert [(e["field"], e["reason"]) for e in result["errors"]] == expected, param.id
+
+
+# The tables refuse what undoes the plan, not every argument of the same name.
+ALLOWED = [
+    pytest.param({"kernel": {"extra_args": ["acpi=noirq", "cgroup_disable=io", "mitigations=off", "l1tf=flush",
+                                            "mds=full", "retbleed=auto", "audit=0", "crashkernel=256M",
+                                            "console=tty0", "console=ttyS0,115200"]}}, id="refused-keys-other-values"),
+    pytest.param({"kernel": {"extra_args": ["panic=10", "sysctl.kernel.panic=10"]}, "sysctl": {"kernel.panic": "10"}},
+                 id="one-sysctl-asked-the-same-three-ways"),
+    pytest.param({"kernel": {"extra_args": ["sysctl.net.core.busy_poll=50"]}}, id="sysctl-on-the-command-line"),
+    pytest.param({"sysctl": {"vm.swappiness": 10, "net/ipv4/conf/eth0.100/rp_filter": 2,
+                             "net.ipv6.conf.br-ex.disable_ipv6": 1, "kernel.sched_rt_runtime_us": -1}},
+                 id="sysctl-names-of-the-grammar"),
+    pytest.param({"kubelet": {"cpu_manager_policy": "none", "cpu_manager_policy_options": {}},
+                  "numa": {"topology_policy": "none"}}, id="policy-none-without-its-options"),
+]
+
+
+@pytest.mark.parametrize("profile", ALLOWED)
+def test_what_the_tables_do_not_refuse(shape_topology, profile):
+    result = plan(profile, shape_topology("lab"))
+    extra = profile.get("kernel", {}).get("extra_args", [])
+    assert result["kernel_args"][len(result["kernel_args"]) - len(extra):] == extra
+    for name, value in profile.get("sysctl", {}).items():
+        assert result["runtime"]["sysctl"][name] == str(value)

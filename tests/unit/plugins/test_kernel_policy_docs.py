@@ -65,3 +65,10 @@ def test_every_table_entry_has_its_comment_in_the_source():
             assert found, key
             i = found[-1] if table is not OWNED_ARGS else found[0]
             assert "#" in lines[i] or lines[i - 1].strip().startswith("#"), key
+
+
+def test_no_argument_is_both_owned_and_refused():
+    # an argument the plan comes to write moves from FORBIDDEN_ARGS to OWNED_ARGS
+    assert not set(OWNED_ARGS) & set(FORBIDDEN_ARGS)
+    assert not set(OWNED_ARGS) & set(ARG_SYSCTLS)
+    assert all(key == key.replace("-", "_") for key in list(OWNED_ARGS) + list(FORBIDDEN_ARGS) + list(ARG_SYSCTLS))

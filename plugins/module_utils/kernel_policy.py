@@ -261,8 +261,10 @@ def arg_sysctl(arg: str) -> Optional[Tuple[str, str]]:
     key = arg_key(arg)
     value = arg_value(arg)
     if arg.startswith("sysctl."):
-        # the kernel takes the name as written, dots or slashes
-        return arg.split("=", 1)[0][len("sysctl."):], value if value is not None else ""
+        # The kernel turns every dot of the name into a slash (process_sysctl_arg),
+        # slashes or not: sysctl.net/ipv4/conf/eth0.100/x opens .../eth0/100/x.
+        name = arg.split("=", 1)[0][len("sysctl."):]
+        return (name.replace(".", "/") if "/" in name else name), value if value is not None else ""
     if key in ARG_SYSCTLS:
         # a bare flag (panic_on_warn) is 1
         return ARG_SYSCTLS[key], value if value is not None else "1"

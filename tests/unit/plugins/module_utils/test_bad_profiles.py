@@ -343,6 +343,10 @@ BAD = [
     case('kernel-sysctl-owned', {'kernel': {'extra_args': ['sysctl.vm.nr_hugepages=8']}}, 'kernel.extra_args[0]',
          "'sysctl.vm.nr_hugepages=8': vm.nr_hugepages sets the default-size hugepage pool, which the plan "
          'owns; use hft_profile.hugepages.pages instead'),
+    case('kernel-sysctl-owned-slash-spelling', {'kernel': {'extra_args': ['sysctl.kernel/numa_balancing=1']}},
+         'kernel.extra_args[0]',
+         "'sysctl.kernel/numa_balancing=1': kernel/numa_balancing is set to 0 on every node by the plan; it "
+         'is not a profile setting'),
     case('kernel-sysctl-bad-name', {'kernel': {'extra_args': ['sysctl.kernel..panic=1']}}, 'kernel.extra_args[0]',
          "'sysctl.kernel..panic=1': 'kernel..panic' is not a sysctl name: it has an empty component; give "
          "the name below /proc/sys, with dots or slashes between letters, digits, '_' and '-', such as "

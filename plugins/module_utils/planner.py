@@ -26,6 +26,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.cpuset import (
     format_mask,
     parse_cpulist,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.kernel_policy import PLANNED_SYSCTL
 from ansible_collections.bot4.hft.plugins.module_utils.profile import (
     OWNED_ARG_HINTS,
     ROOT,
@@ -58,15 +59,6 @@ KERNEL_MARGIN_FRACTION = 0.10
 # suspend support is built in, as in distribution kernels), so it can never
 # be isolated as planned.
 BOOT_CPU = 0
-
-PLANNED_SYSCTL = {
-    "kernel.numa_balancing": "0",  # no page migration under pinned memory
-    "kernel.timer_migration": "0",  # keep timers where they were armed
-    "vm.stat_interval": "10",  # vmstat work every 10 s instead of 1 s
-    # Busy-polling isolated threads never trip it, but a housekeeping task in D
-    # state for 2 min (the default) should not produce a stack dump storm.
-    "kernel.hung_task_timeout_secs": "600",
-}
 
 # Mainline kernels that first took each amd_pstate= mode: commit 202e683df37c
 # (disable, passive) was merged for 6.2, the EPP driver (active) for 6.3 and
@@ -609,15 +601,17 @@ class _Planner:
                         "must include node %d, the node of boot CPU %d (the kernel keeps "
                         "timekeeping there, so it is always reserved)" % (boot_node, BOOT_CPU),
                     )
+            short = [(node, len(by_node[node])) for node in nodes if want > len(by_node[node])]
+            if short:
+                node, have = short[0]
+                self.fail(
+                    path_cores,
+                    "%d cores per node asked, but node %d has only %d online core%s%s"
+                    % (want, node, have, "" if have == 1 else "s",
+                       "".join(", node %d only %d" % other for other in short[1:])),
+                )
+                return None
             for node in nodes:
-                have = len(by_node[node])
-                if want > have:
-                    self.fail(
-                        path_cores,
-                        "%d cores per node asked, but node %d has only %d online core%s"
-                        % (want, node, have, "" if have == 1 else "s"),
-                    )
-                    continue
                 for core in by_node[node][:want]:
                     reserved.extend(core)
             return sorted(reserved)
@@ -646,6 +640,15 @@ class _Planner:
         reserved: Optional[List[int]] = None
         isolated: Optional[List[int]] = None
         explicit_ok = True
+        if prof["reserved"] != "auto" and prof["isolated"] != "auto":
+            both = sorted(set(parse_cpulist(prof["reserved"])) & set(parse_cpulist(prof["isolated"])))
+            if both:
+                # the one cause: half cores and the rest would follow from it
+                self.fail(
+                    self.f("cpu", "isolated"),
+                    "CPUs %s are in both cpu.reserved and cpu.isolated" % _cl(both),
+                )
+                return {"reserved_list": [], "isolated_list": [], "public": {}}
         if prof["reserved"] != "auto":
             before = len(self.errors)
             reserved = self._check_explicit("reserved", parse_cpulist(prof["reserved"]))
@@ -655,7 +658,11 @@ class _Planner:
             isolated = self._check_explicit("isolated", parse_cpulist(prof["isolated"]))
             explicit_ok &= len(self.errors) == before
         if reserved is None and isolated is None:
+            before = len(self.errors)
             reserved = self._auto_reserved()
+            if len(self.errors) > before:
+                # the isolated set and CPU 0 would only repeat what went wrong here
+                reserved = None
             if reserved is not None:
                 isolated = sorted(usable - set(reserved))
         elif reserved is None:
@@ -687,22 +694,32 @@ class _Planner:
                     "set (or set one of them to auto)"
                     % (_cl(left), "" if self.smt_enabled else " that stays online"),
                 )
+        # An empty set is the fault of the other set when only that one was given.
+        derived_reserved = prof["reserved"] == "auto" and prof["isolated"] != "auto"
+        derived_isolated = prof["isolated"] == "auto" and prof["reserved"] != "auto"
         if not reserved:
             self.fail(
-                self.f("cpu", "reserved"),
-                "no housekeeping CPU left: the OS, kubelet and IRQs need at least one reserved CPU "
-                "(isolated: %s, online: %s)" % (_cl(isolated), _cl(self.online)),
+                self.f("cpu", "isolated" if derived_reserved else "reserved"),
+                "%s: the OS, kubelet and IRQs need at least one reserved CPU (isolated: %s, online: %s)"
+                % ("leaves no housekeeping CPU" if derived_reserved else "no housekeeping CPU left",
+                   _cl(isolated), _cl(self.online)),
             )
+            # CPU 0 is then isolated too: a consequence, not reported
+            return empty
         if not isolated:
             self.fail(
-                self.f("cpu", "isolated"),
-                "no CPU left to isolate (reserved: %s, online: %s)" % (_cl(reserved), _cl(self.online)),
+                self.f("cpu", "reserved" if derived_isolated else "isolated"),
+                "%s (reserved: %s, online: %s)"
+                % ("leaves no CPU to isolate" if derived_isolated else "no CPU left to isolate",
+                   _cl(reserved), _cl(self.online)),
             )
+            return empty
         if BOOT_CPU in isolated:
             self.fail(
-                self.f("cpu", "isolated"),
-                "CPU %d is the boot CPU: the kernel keeps timekeeping on it and drops it from "
-                "nohz_full, so it cannot be isolated; reserve it" % BOOT_CPU,
+                self.f("cpu", "reserved" if derived_isolated else "isolated"),
+                "%sCPU %d is the boot CPU: the kernel keeps timekeeping on it and drops it from "
+                "nohz_full, so it cannot be isolated; reserve it"
+                % ("leaves CPU %d isolated, but " % BOOT_CPU if derived_isolated else "", BOOT_CPU),
             )
         by_node_iso: Dict[int, List[int]] = {}
         by_node_res: Dict[int, List[int]] = {}
@@ -1074,6 +1091,7 @@ class _Planner:
             "cpus_online": len(self.online),
             "cpus_possible": _cl(t.cpus_possible),
             "smt_active": t.smt_active,
+            "smt_active_source": t.smt_active_source,
             "hugepage_sizes": [size_name(s) for s in sorted(t.hugepage_sizes_kb)],
             "iommu_active": t.iommu_active,
             "iommu_firmware_table": t.iommu_firmware,

@@ -24,6 +24,14 @@ from ansible_collections.bot4.hft.plugins.module_utils.cpuset import (
     format_cpulist,
     parse_cpulist,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.kernel_policy import (
+    OWNED_ARGS,
+    arg_sysctl,
+    extra_arg_problem,
+    owned_sysctl_problem,
+    sysctl_key,
+    sysctl_name_problem,
+)
 
 __all__ = [
     "ProfileError",
@@ -34,7 +42,6 @@ __all__ = [
     "parse_quantity_bytes",
     "format_quantity",
     "OWNED_ARG_HINTS",
-    "arg_key",
     "DEFAULTS",
 ]
 
@@ -169,7 +176,6 @@ _IFPATTERN_RE = re.compile(r"^[^\s/:'\"]{1,15}$")
 _SLICE_RE = re.compile(r"^[A-Za-z0-9:_.\\-]{1,249}\.slice$")
 _SIZE_RE = re.compile(r"^([0-9]+)\s*(k|K|kB|KB|KiB|M|MB|Mi|MiB|G|GB|Gi|GiB)$")
 _QUANTITY_RE = re.compile(r"^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_SYSCTL_KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]*$")
 
 _SIZE_UNITS_KB = {"k": 1, "m": 1024, "g": 1024 * 1024}
 _QUANTITY_UNITS = {
@@ -184,40 +190,8 @@ _QUANTITY_UNITS = {
     "Ti": 1024 ** 4,
 }
 
-# Kernel command-line keys the collection owns, with the profile field that
-# controls each (shown when kernel.extra_args tries to set one).
-OWNED_ARG_HINTS: Dict[str, str] = {
-    "isolcpus": "cpu.isolated and cpu.isolation",
-    "nohz": "cpu.isolated",
-    "nohz_full": "cpu.isolated",
-    "rcu_nocbs": "cpu.isolated",
-    "irqaffinity": "cpu.reserved",
-    "systemd.cpu_affinity": "cpu.reserved",
-    "rcupdate.rcu_normal_after_boot": "cpu.isolated",
-    "intel_iommu": "kernel.iommu and dpdk.driver",
-    "amd_iommu": "kernel.iommu and dpdk.driver",
-    "iommu": "kernel.iommu and dpdk.driver",
-    "default_hugepagesz": "hugepages.default_size",
-    "hugepagesz": "hugepages.pages",
-    "hugepages": "hugepages.pages",
-    "transparent_hugepage": "kernel.thp",
-    "nosoftlockup": "kernel.nosoftlockup",
-    "nmi_watchdog": "kernel.nmi_watchdog",
-    "skew_tick": "kernel.skew_tick",
-    "tsc": "kernel.tsc_reliable",
-    "intel_idle.max_cstate": "power.max_cstate",
-    "processor.max_cstate": "power.max_cstate",
-    "idle": "power.idle_poll",
-    "intel_pstate": "power.pstate",
-    "amd_pstate": "power.pstate",
-    "nosmt": "cpu.smt",
-}
-
-
-def arg_key(arg: str) -> str:
-    """Key of a kernel argument, normalised like the kernel compares
-    parameter names (``-`` and ``_`` are the same)."""
-    return arg.split("=", 1)[0].replace("-", "_")
+# Kernel command-line keys the collection owns (kernel_policy.OWNED_ARGS).
+OWNED_ARG_HINTS = OWNED_ARGS
 
 
 def parse_size_kb(value: Any) -> int:
@@ -395,10 +369,38 @@ def check_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[str]
     _sysctl(chk, top.get("sysctl"), out)
     _housekeeping(chk, top.get("housekeeping"), out["housekeeping"])
     _latency_gate(chk, top.get("latency_gate"), out["latency_gate"])
+    _ignored(chk, top, out)
 
     for path, _ in chk.errors:
         _reset_to_default(out, path, root)
     return out, chk.warnings, chk.errors
+
+
+# Kubelet settings that the chosen policy makes meaningless: given anyway,
+# they are refused rather than silently dropped (cpu.reserved_cores and
+# reserved_numa beside an explicit cpulist get a warning, see _cpu).  (section, key, what
+# makes it meaningless, a test on the normalised profile.)
+_IGNORED = (
+    ("kubelet", "cpu_manager_policy_options", "kubelet.cpu_manager_policy: none (the kubelet takes no options with it)",
+     lambda p: p["kubelet"]["cpu_manager_policy"] == "none"),
+    ("numa", "topology_policy_options", "numa.topology_policy: none (the topology manager does nothing)",
+     lambda p: p["numa"]["topology_policy"] == "none"),
+    ("numa", "topology_scope", "numa.topology_policy: none (the topology manager does nothing)",
+     lambda p: p["numa"]["topology_policy"] == "none"),
+)
+
+
+def _ignored(chk: _Checker, top: Dict[str, Any], out: Dict[str, Any]) -> None:
+    failed = {path for path, _ in chk.errors}
+    for section, key, why, applies in _IGNORED:
+        raw = top.get(section)
+        if not isinstance(raw, dict) or key not in raw or raw[key] in (None, {}):
+            continue
+        path = chk.path(section, key)
+        # only when the value and the setting that makes it meaningless are both valid
+        if any(f == path or f.startswith(path + ".") for f in failed) or not applies(out):
+            continue
+        chk.fail(path, "is ignored with %s; remove it" % why)
 
 
 def _reset_to_default(out: Dict[str, Any], path: str, root: str) -> None:
@@ -440,12 +442,15 @@ def _cpu(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
         out["isolation"] = chk.choice(sec["isolation"], chk.path("cpu", "isolation"), ISOLATION)
     if "smt" in sec:
         out["smt"] = chk.choice(sec["smt"], chk.path("cpu", "smt"), SMT)
-    if out.get("reserved") not in (None, "auto"):
+    # Warned about, not refused: a group's reserved_cores stays valid for a
+    # host of the group that gives its own cpulist.
+    explicit = [key for key in ("reserved", "isolated") if out.get(key) not in (None, "auto")]
+    if explicit:
         for key in ("reserved_cores", "reserved_numa"):
             if key in sec:
                 chk.warnings.append(
                     "%s is ignored because %s is an explicit cpulist"
-                    % (chk.path("cpu", key), chk.path("cpu", "reserved"))
+                    % (chk.path("cpu", key), chk.path("cpu", explicit[0]))
                 )
 
 
@@ -681,17 +686,21 @@ def _kernel(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
             if any(c.isspace() for c in arg) or '"' in arg:
                 chk.fail(ipath, "%r holds whitespace or quotes; give one argument per list item" % arg)
                 continue
-            key = arg_key(arg)
-            if key in OWNED_ARG_HINTS:
-                chk.fail(
-                    ipath,
-                    "%r sets %s, which the collection owns; use hft_profile.%s instead"
-                    % (arg, key, OWNED_ARG_HINTS[key]),
-                )
+            problem = extra_arg_problem(arg)
+            if problem is not None:
+                chk.fail(ipath, problem)
                 continue
             if arg in result:
                 chk.fail(ipath, "%r is listed twice" % arg)
                 continue
+            sets = arg_sysctl(arg)
+            if sets is not None:
+                other = [(a, arg_sysctl(a)) for a in result if arg_sysctl(a) is not None]
+                other = [(a, v) for a, (n, v) in other if sysctl_key(n) == sysctl_key(sets[0])]
+                if other and _words(other[0][1]) != _words(sets[1]):
+                    chk.fail(ipath, "%r sets the sysctl %s to %r, but %r sets it to %r; set it once"
+                             % (arg, sets[0], sets[1], other[0][0], other[0][1]))
+                    continue
             result.append(arg)
         out["extra_args"] = result
 
@@ -703,11 +712,23 @@ def _sysctl(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     if not isinstance(raw, dict):
         chk.fail(path, "must be a mapping of sysctl name to value, got %s" % _describe(raw))
         return
-    result = {}
+    result: Dict[str, str] = {}
+    seen: Dict[str, str] = {}
+    # what kernel.extra_args sets through the command line, by /proc/sys file
+    by_args = {}
+    for index, arg in enumerate(out["kernel"]["extra_args"]):
+        sets = arg_sysctl(arg)
+        if sets is not None:
+            by_args.setdefault(sysctl_key(sets[0]), (index, arg, sets[1]))
     for key, value in raw.items():
         kpath = "%s.%s" % (path, key)
-        if not isinstance(key, str) or not _SYSCTL_KEY_RE.match(key):
-            chk.fail(kpath, "is not a sysctl name such as net.core.busy_poll")
+        problem = sysctl_name_problem(key)
+        if problem is not None:
+            chk.fail(kpath, problem)
+            continue
+        owned = owned_sysctl_problem(key)
+        if owned is not None:
+            chk.fail(kpath, owned)
             continue
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             chk.fail(kpath, "must be a string or a number, got %s" % _describe(value))
@@ -716,8 +737,28 @@ def _sysctl(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
         if "\n" in text:
             chk.fail(kpath, "must be a single line")
             continue
+        if not text:
+            chk.fail(kpath, "is empty; give a value, or leave the sysctl out to keep the machine's")
+            continue
+        file_key = sysctl_key(key)
+        if file_key in seen:
+            chk.fail(kpath, "is the sysctl %s again (as %s); give it once" % (seen[file_key], key))
+            continue
+        seen[file_key] = key
+        if file_key in by_args and _words(by_args[file_key][2]) != _words(text):
+            index, arg, arg_value = by_args[file_key]
+            chk.fail(
+                kpath,
+                "%r contradicts kernel.extra_args[%d] %r, which sets it to %r; set it one way"
+                % (text, index, arg, arg_value),
+            )
+            continue
         result[key] = text
     out["sysctl"] = dict(sorted(result.items()))
+
+
+def _words(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _housekeeping(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:

@@ -15,7 +15,10 @@ Files read (relative to root), and nothing else:
 - ``sys/devices/system/cpu/cpuN/topology/{physical_package_id,die_id,core_id,
   thread_siblings_list}`` (offline CPUs usually have no ``topology/``)
 - ``sys/devices/system/cpu/cpuN/nodeM`` (symlink; node of an offline CPU)
-- ``sys/devices/system/cpu/smt/active``
+- ``sys/devices/system/cpu/smt/active``; where it is missing (older kernels,
+  some virtual machines), SMT counts as active when an online CPU's
+  ``thread_siblings_list`` names a second thread (``smt_active_source`` says
+  which of the two was read)
 - ``sys/devices/system/node/{online,possible}``, ``nodeN/{cpulist,meminfo,
   distance}``, ``nodeN/hugepages/hugepages-*kB/{nr,free,surplus}_hugepages``
 - ``sys/kernel/mm/hugepages/hugepages-*kB/{nr,free,surplus}_hugepages``
@@ -222,6 +225,9 @@ class Topology:
     cpus_present: List[int] = field(default_factory=list)
     cpus_possible: List[int] = field(default_factory=list)
     smt_active: Optional[bool] = None
+    # Where smt_active comes from: "smt/active" (the kernel's own file),
+    # "thread_siblings" (derived: a core with two online threads) or None.
+    smt_active_source: Optional[str] = None
     cpus: List[Cpu] = field(default_factory=list)
     numa_sysfs: bool = True
     nodes_online: List[int] = field(default_factory=list)
@@ -315,6 +321,7 @@ class Topology:
                 "present": format_cpulist(self.cpus_present),
                 "possible": format_cpulist(self.cpus_possible),
                 "smt_active": self.smt_active,
+                "smt_active_source": self.smt_active_source,
                 "list": [cpu.to_dict() for cpu in self.cpus],
             },
             "numa": {
@@ -360,6 +367,7 @@ class Topology:
                 cpus_present=parse_cpulist(cpus.get("present") or ""),
                 cpus_possible=parse_cpulist(cpus.get("possible") or ""),
                 smt_active=cpus.get("smt_active"),
+                smt_active_source=cpus.get("smt_active_source"),
                 cpus=[Cpu.from_dict(c) for c in cpus.get("list") or []],
                 numa_sysfs=bool(numa.get("sysfs", True)),
                 nodes_online=parse_cpulist(numa.get("online") or ""),
@@ -466,6 +474,7 @@ def read_topology(root: str = "/") -> Topology:
         offline = sorted(set(possible) - set(online))
     smt = reader.line(cpu_base + "/smt/active")
     smt_active = None if smt in (None, "") else smt == "1"
+    smt_source = None if smt_active is None else "smt/active"
 
     nodes_online, nodes_possible, nodes, numa_sysfs = _read_nodes(reader, online)
     cpu_node = {}
@@ -495,6 +504,12 @@ def read_topology(root: str = "/") -> Topology:
             )
         )
 
+    if smt_active is None:
+        listed = [c.siblings for c in cpus if c.online and c.siblings]
+        if listed:
+            smt_active = any(len(s) > 1 for s in listed)
+            smt_source = "thread_siblings"
+
     hugepage_sizes = sorted(
         int(m.group(1))
         for m in (_HUGEPAGE_DIR_RE.match(n) for n in reader.listdir("sys/kernel/mm/hugepages"))
@@ -523,6 +538,7 @@ def read_topology(root: str = "/") -> Topology:
         cpus_present=present,
         cpus_possible=possible,
         smt_active=smt_active,
+        smt_active_source=smt_source,
         cpus=cpus,
         numa_sysfs=numa_sysfs,
         nodes_online=nodes_online,

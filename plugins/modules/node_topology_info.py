@@ -79,7 +79,9 @@ topology:
       type: str
       sample: GenuineIntel
     cpus:
-      description: C(online), C(offline), C(present), C(possible) cpulists, C(smt_active) and C(list), one entry per
+      description: C(online), C(offline), C(present), C(possible) cpulists, C(smt_active), C(smt_active_source)
+        (C(smt/active) when the kernel's file was read, C(thread_siblings) when it is absent and SMT is derived from
+        the CPUs' C(thread_siblings_list), null when neither exists) and C(list), one entry per
         CPU with C(id), C(online), C(package), C(die), C(core), C(siblings) (cpulist) and C(node).
       type: dict
     numa:

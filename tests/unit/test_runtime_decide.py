@@ -80,6 +80,64 @@ def test_sysctl_value_is_written_with_single_spaces():
         set_("/proc/sys/net/ipv4/ip_local_port_range", "32768\t60999", "1024 65000", "words")]
 
 
+SYSCTL_NAME_HINT = ("; give the name below /proc/sys, with dots or slashes between letters, digits, '_' and '-', "
+                    "such as net.core.busy_poll")
+
+
+@pytest.mark.parametrize("name, why", [
+    ("", "it is empty"),
+    ("/proc/sys/vm/swappiness", "it is an absolute path"),
+    ("/etc/passwd", "it is an absolute path"),
+    ("../../etc/passwd", "it has a '.' or '..' component"),
+    ("kernel/../../../etc/x", "it has a '.' or '..' component"),
+    ("kernel/./numa_balancing", "it has a '.' or '..' component"),
+    ("kernel..numa_balancing", "it has an empty component"),
+    ("kernel//numa_balancing", "it has an empty component"),
+    ("kernel.", "it has an empty component"),
+    ("kernel/", "it has an empty component"),
+    ("kernel", "it names a directory of /proc/sys, not a sysctl"),
+    ("kernel.numa balancing", "it holds ' ', a character no sysctl name has"),
+    ("kernel.numa_balancing\n", "it holds '\\n', a character no sysctl name has"),
+    ("vm.swappiness;reboot", "it holds ';', a character no sysctl name has"),
+    ("kernel/*", "it holds '*', a character no sysctl name has"),
+    ("net\\core", "it holds '\\\\', a character no sysctl name has"),
+    ("kernel.-x", "it has a component that starts with '-'"),
+])
+def test_sysctl_names_outside_the_grammar_are_neither_read_nor_written(name, why):
+    assert sysctl.sysctl_name_problem(name) == "is not a sysctl name: " + why + SYSCTL_NAME_HINT
+    cfg = {name: "1", "kernel.numa_balancing": "0"}
+
+    class Refuse:
+        def read(self, path):
+            assert path == "/proc/sys/kernel/numa_balancing", path
+            return "1"
+
+    current = sysctl.read_sysctl(Refuse(), cfg)
+    assert current == {"kernel.numa_balancing": "1"}
+    actions = sysctl.decide_sysctl(cfg, current)["actions"]
+    assert error("%r %s (nothing read or written)" % (name, sysctl.sysctl_name_problem(name))) in actions
+    assert set_("/proc/sys/kernel/numa_balancing", "1", "0", "words") in actions
+    assert len(actions) == 2
+
+
+@pytest.mark.parametrize("name, path", [
+    ("net.core.busy_poll", "/proc/sys/net/core/busy_poll"),
+    ("net/ipv4/conf/eth0.100/rp_filter", "/proc/sys/net/ipv4/conf/eth0.100/rp_filter"),
+    ("net.ipv6.conf.br-ex.disable_ipv6", "/proc/sys/net/ipv6/conf/br-ex/disable_ipv6"),
+    ("kernel/sched_rt_runtime_us", "/proc/sys/kernel/sched_rt_runtime_us"),
+])
+def test_sysctl_names_of_the_grammar(name, path):
+    assert sysctl.sysctl_name_problem(name) is None
+    assert sysctl.sysctl_path(name) == path
+
+
+def test_sysctl_empty_value_is_not_written():
+    actions = sysctl.decide_sysctl({"vm.swappiness": "  ", "vm.stat_interval": "10"},
+                                   {"vm.swappiness": "60", "vm.stat_interval": "1"})["actions"]
+    assert actions == [set_("/proc/sys/vm/stat_interval", "1", "10", "words"),
+                       error("vm.swappiness: the value is empty (not written)")]
+
+
 @pytest.mark.parametrize("cfg, message", [
     ([], "section sysctl must be a JSON object of name: value"),
     ({"vm.a": "1", "vm.b": True}, "sysctl.vm.b must be a string or an integer"),

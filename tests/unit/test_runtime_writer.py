@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.bot4.hft.plugins.module_utils.node import core
+from ansible_collections.bot4.hft.plugins.module_utils.node import core, sysctl
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import Context, Section, owned_problem
 from ansible_collections.bot4.hft.plugins.module_utils.node.runner import run
 
@@ -197,26 +197,42 @@ def scratch_node(tmp_path):
     return root
 
 
+# Names a crafted configuration may hold, bypassing the planner: each climbs
+# out of /proc/sys or names no sysctl.  None is read or written.
+CRAFTED_SYSCTL_NAMES = (
+    "../../etc/passwd",
+    "kernel/../../../etc/x",
+    "/etc/passwd",
+    "/proc/sys/../../etc/x",
+    "kernel/./../../../etc/x",
+    "..",
+    "kernel/..",
+    "vm//../../../etc/x",
+    "kernel.numa_balancing\n../../etc/x",
+    "kernel\\..\\..\\etc\\x",
+    "",
+)
+
+
 def test_sysctl_names_that_climb_out_of_proc_sys_change_nothing(tmp_path):
     root = scratch_node(tmp_path)
     before = listing(tmp_path)
-    config = {"sysctl": {
-        "../../etc/passwd": "evil",
-        "kernel/../../../etc/x": "evil",
+    config = {"sysctl": dict.fromkeys(CRAFTED_SYSCTL_NAMES, "evil")}
+    # names of the grammar that resolve outside /proc/sys through links: the writer's guard
+    config["sysctl"].update({
         "kernel/relative_link": "evil",
         "kernel/absolute_link": "evil",
         "vm/to_thp": "never",
         "kernel.numa_balancing": "0",
-    }}
+    })
     for check in (True, False):
         code, result = run(config, [], root=str(root), check=check)
         assert code == 1
         errors = result["sections"]["sysctl"]["errors"]
-        assert errors == [
-            "/proc/sys/../../etc/passwd: not written: it resolves to /etc/passwd, outside what the sysctl "
-            "section may write (/proc/sys)",
-            "/proc/sys/kernel/../../../etc/x: not written: it resolves to /etc/x, outside what the sysctl "
-            "section may write (/proc/sys)",
+        refused = [e for e in errors if "is not a sysctl name" in e]
+        assert sorted(refused) == sorted("%r %s (nothing read or written)" % (name, sysctl.sysctl_name_problem(name))
+                                         for name in CRAFTED_SYSCTL_NAMES)
+        assert [e for e in errors if e not in refused] == [
             "/proc/sys/kernel/absolute_link: not written: it resolves to a path outside the root, outside what "
             "the sysctl section may write (/proc/sys)",
             "/proc/sys/kernel/relative_link: not written: it resolves to /etc/x, outside what the sysctl "
@@ -231,6 +247,17 @@ def test_sysctl_names_that_climb_out_of_proc_sys_change_nothing(tmp_path):
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
     assert changed == ["root/proc/sys/kernel/numa_balancing"]
     assert read(root, "/proc/sys/kernel/numa_balancing") == "0"
+
+
+@pytest.mark.parametrize("name", CRAFTED_SYSCTL_NAMES)
+def test_the_writer_refuses_crafted_sysctl_paths_without_the_name_check(tmp_path, name):
+    # defence in depth: a path built from a crafted name, handed to the writer
+    # directly, is refused by the section's directory guard as well
+    root = scratch_node(tmp_path)
+    before = listing(tmp_path)
+    path = "/proc/sys/" + name
+    assert section(root).carry_out([set_(path, "x", "evil")]) in ([core.REFUSED], [core.FAILED])
+    assert listing(tmp_path) == before
 
 
 @pytest.mark.parametrize("name", sorted(core.OWNED))

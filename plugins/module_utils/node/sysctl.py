@@ -9,6 +9,8 @@ Each is read (``read_sysctl``, ``read_thp``), decided (``decide_sysctl``,
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     ConfigError,
     bracketed,
@@ -22,8 +24,47 @@ THP = "/sys/kernel/mm/transparent_hugepage"
 
 
 # --------------------------------------------------------------------- sysctl
-def _sysctl_path(key):
-    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
+# A sysctl name as /proc/sys and sysctl(8) spell it: components of letters,
+# digits, "_" and "-", separated by dots (net.core.busy_poll), or by slashes
+# when a component holds a dot itself (a VLAN interface: net/ipv4/conf/
+# eth0.100/rp_filter).  At least two components, none empty, "." or "..", no
+# leading separator: a name is always a file below /proc/sys.  The planner
+# checks profiles with the same rule (bot4.hft's kernel_policy).
+_DOTTED_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_][A-Za-z0-9_-]*)+\Z")
+_SLASHED_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*)+\Z")
+_NAME_CHARS_RE = re.compile(r"[^A-Za-z0-9_./-]")
+
+
+def sysctl_name_problem(name):
+    """Why ``name`` is not a sysctl name (a reason to follow the name), or None."""
+    if not isinstance(name, str):
+        return "is not a sysctl name: it is not a string"
+    if (_SLASHED_RE if "/" in name else _DOTTED_RE).match(name):
+        return None
+    sep = "/" if "/" in name else "."
+    parts = name.split(sep)
+    bad = _NAME_CHARS_RE.search(name)
+    if not name.strip():
+        why = "is empty"
+    elif bad:
+        why = "holds %r, a character no sysctl name has" % bad.group(0)
+    elif name.startswith("/"):
+        why = "is an absolute path"
+    elif any(p in (".", "..") for p in parts) or any(p.strip(".") == "" and p for p in parts):
+        why = "has a '.' or '..' component"
+    elif "" in parts:
+        why = "has an empty component"
+    elif len(parts) < 2:
+        why = "names a directory of /proc/sys, not a sysctl"
+    else:
+        why = "has a component that starts with %r" % [p for p in parts if not re.match(r"[A-Za-z0-9_]", p)][0][0]
+    return ("is not a sysctl name: it %s; give the name below /proc/sys, with dots or slashes between letters, "
+            "digits, '_' and '-', such as net.core.busy_poll" % why)
+
+
+def sysctl_path(name):
+    """/proc/sys/<name> of a checked name (dots are separators unless the name has slashes)."""
+    return "/proc/sys/" + (name if "/" in name else name.replace(".", "/"))
 
 
 def _normalize(value):
@@ -42,16 +83,23 @@ def sysctl_settings(cfg):
 
 
 def read_sysctl(ctx, cfg):
-    """{name: what its /proc/sys file reads, None when it does not exist}."""
-    return dict((key, ctx.read(_sysctl_path(key))) for key in cfg)
+    """{name: what its /proc/sys file reads, None when it does not exist};
+    a name that is not a sysctl name is not read."""
+    return dict((key, ctx.read(sysctl_path(key))) for key in cfg if sysctl_name_problem(key) is None)
 
 
 def decide_sysctl(cfg, current):
     actions = []
     for key in sorted(cfg):
-        path = _sysctl_path(key)
+        problem = sysctl_name_problem(key)
+        if problem is not None:
+            actions.append(message("error", "%r %s (nothing read or written)" % (key, problem)))
+            continue
+        path = sysctl_path(key)
         text = current.get(key)
-        if text is None:
+        if _normalize(cfg[key]) == "":
+            actions.append(message("error", "%s: the value is empty (not written)" % key))
+        elif text is None:
             actions.append(message("error", "%s: no such sysctl (%s does not exist)" % (key, path)))
         elif _normalize(text) != _normalize(cfg[key]):
             actions.append(set_action(path, text, _normalize(cfg[key]), compare="words"))

@@ -371,10 +371,14 @@ def test_unknown_cpu_vendor_adds_no_x86_arguments(custom_shape):
 
 
 # ------------------------------------------------------ sysctl, kubelet
-def test_sysctl_merges_the_profile_over_the_defaults(shape_topology):
-    p = plan({"sysctl": {"vm.stat_interval": 120, "net.core.busy_poll": "50"}}, shape_topology("lab"))
-    assert p["sysctl"]["vm.stat_interval"] == "120"
+def test_sysctl_adds_the_profile_to_the_planned_ones(shape_topology):
+    p = plan({"sysctl": {"vm.swappiness": 10, "net.core.busy_poll": "50", "net/ipv4/conf/eth0.100/rp_filter": 2}},
+             shape_topology("lab"))
+    assert p["sysctl"]["vm.stat_interval"] == "10"
+    assert p["sysctl"]["vm.swappiness"] == "10"
     assert p["sysctl"]["net.core.busy_poll"] == "50"
+    assert p["sysctl"]["net/ipv4/conf/eth0.100/rp_filter"] == "2"
+    assert p["runtime"]["sysctl"] == p["sysctl"]
     assert p["sysctl"]["kernel.numa_balancing"] == "0"
     assert list(p["sysctl"]) == sorted(p["sysctl"])
 

@@ -257,24 +257,31 @@ def test_cpus_in_neither_set(lab):
 
 def test_no_housekeeping_cpu_left(shape_topology):
     t = shape_topology("single8")
-    errors = errors_of({"cpu": {"isolated": "0-7"}}, t)
-    assert_error(errors, "hft_profile.cpu.reserved", "no housekeeping CPU left", "at least one reserved CPU")
+    # only the field that was given is blamed, and CPU 0 (isolated too) is not reported again
+    assert errors_of({"cpu": {"isolated": "0-7"}}, t) == [(
+        "hft_profile.cpu.isolated",
+        "leaves no housekeeping CPU: the OS, kubelet and IRQs need at least one reserved CPU (isolated: 0-7, "
+        "online: 0-7)")]
 
 
 def test_no_cpu_left_to_isolate(shape_topology):
     t = shape_topology("single8")
-    errors = errors_of({"cpu": {"reserved": "0-7"}}, t)
-    assert_error(errors, "hft_profile.cpu.isolated", "no CPU left to isolate (reserved: 0-7, online: 0-7)")
+    assert errors_of({"cpu": {"reserved": "0-7"}}, t) == [
+        ("hft_profile.cpu.reserved", "leaves no CPU to isolate (reserved: 0-7, online: 0-7)")]
 
 
 def test_boot_cpu_cannot_be_isolated(lab):
     errors = errors_of({"cpu": {"reserved": "2-3,4-5"}}, lab)
+    assert errors == [("hft_profile.cpu.reserved", "leaves CPU 0 isolated, but CPU 0 is the boot CPU: the kernel keeps "
+                       "timekeeping on it and drops it from nohz_full, so it cannot be isolated; reserve it")]
+    errors = errors_of({"cpu": {"reserved": "2-3", "isolated": "0-1,4-7"}}, lab)
     assert_error(errors, "hft_profile.cpu.isolated", "CPU 0 is the boot CPU", "drops it from nohz_full")
 
 
 def test_reserved_cores_more_than_a_node_has(lab):
-    errors = errors_of({"cpu": {"reserved_cores": 3}}, lab)
-    assert_error(errors, "hft_profile.cpu.reserved_cores", "3 cores per node asked, but node 0 has only 2 online cores")
+    # one error for the field, and none about the isolated set or CPU 0 that would follow from it
+    assert errors_of({"cpu": {"reserved_cores": 3}}, lab) == [
+        ("hft_profile.cpu.reserved_cores", "3 cores per node asked, but node 0 has only 2 online cores, node 1 only 2")]
 
 
 def test_reserved_cores_more_than_the_machine_has(lab):

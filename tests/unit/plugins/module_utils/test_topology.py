@@ -172,6 +172,45 @@ def test_machine_without_numa_sysfs(custom_shape):
     assert all(c.node == 0 for c in t.cpus)
 
 
+@pytest.mark.parametrize("name, smt_file, expected, source", [
+    ("xeon2s", True, True, "smt/active"),
+    ("single8", False, False, "smt/active"),
+    # No smt/active (older kernels, some virtual machines): thread_siblings_list says it.
+    ("xeon2s", None, True, "thread_siblings"),
+    ("lab", None, True, "thread_siblings"),
+    ("single8", None, False, "thread_siblings"),
+])
+def test_smt_active_and_where_it_comes_from(custom_shape, name, smt_file, expected, source):
+    shape = dataclasses.replace(sysfs_builder.SHAPES[name](), smt_active=smt_file)
+    t = custom_shape(shape)
+    assert (t.smt_active, t.smt_active_source) == (expected, source)
+    saved = t.to_dict()["cpus"]
+    assert (saved["smt_active"], saved["smt_active_source"]) == (expected, source)
+    again = Topology.from_dict(t.to_dict())
+    assert (again.smt_active, again.smt_active_source) == (expected, source)
+
+
+def test_smt_active_with_siblings_offline_is_false_from_the_siblings(custom_shape):
+    # nosmt: every second thread offline, so each online CPU lists itself only
+    shape = sysfs_builder.SHAPES["xeon2s"]()
+    first = {}
+    for cpu in shape.cpus:
+        first.setdefault((cpu.package, cpu.die, cpu.core_id), cpu.id)
+    shape = dataclasses.replace(shape, smt_active=None, online=sorted(first.values()))
+    t = custom_shape(shape)
+    assert (t.smt_active, t.smt_active_source) == (False, "thread_siblings")
+
+
+def test_smt_active_unknown_without_either_source(shape_root, tmp_path):
+    root = tmp_path / "bare"
+    shutil.copytree(shape_root("lab"), root, symlinks=True)
+    shutil.rmtree(str(root / "sys/devices/system/cpu/smt"))
+    for topo in root.glob("sys/devices/system/cpu/cpu*/topology"):
+        (topo / "thread_siblings_list").unlink()
+    t = read_topology(str(root))
+    assert (t.smt_active, t.smt_active_source) == (None, None)
+
+
 def test_boot_time_hugepages_are_read_per_node(custom_shape):
     shape = dataclasses.replace(
         sysfs_builder.lab_vm(), node_hugepages={(1, 1048576): 1, (0, 2048): 128}

@@ -1,0 +1,291 @@
+# -*- coding: utf-8 -*-
+# Copyright: bot4 platform team
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""What a profile may ask of the kernel beyond the plan, and what it may not.
+
+The plan is computed from the machine as it is: its online CPUs, SMT
+siblings, memory and NUMA nodes.  ``kernel.extra_args`` and the ``sysctl``
+map must not undo it.  The tables here are the one place that says which
+kernel arguments and sysctls the plan owns and which are refused, each with
+its reason; ``profile.py`` checks profiles against them and docs/profile.md
+shows them (a unit test keeps the two in step).
+
+- ``OWNED_ARGS``: kernel argument keys the plan writes (``plan.kernel_arg_keys``);
+  the bootloader removes each one that the plan does not ask for.
+- ``FORBIDDEN_ARGS``: kernel arguments refused in ``kernel.extra_args``, because
+  they change the set of online CPUs, the memory or NUMA map the plan was
+  computed from, or something the plan owns under another name.
+- ``ARG_SYSCTLS``: kernel arguments that set a sysctl, so that asking for both
+  with different values is refused.
+- ``PLANNED_SYSCTL`` and ``OWNED_SYSCTLS``: the sysctls the plan sets or owns,
+  refused in the ``sysctl`` map.
+
+Keys are compared as the kernel compares parameter names (``-`` and ``_`` are
+the same).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Dict, Optional, Tuple
+
+from ansible_collections.bot4.hft.plugins.module_utils.node.sysctl import sysctl_name_problem
+
+__all__ = [
+    "OWNED_ARGS",
+    "FORBIDDEN_ARGS",
+    "ARG_SYSCTLS",
+    "PLANNED_SYSCTL",
+    "OWNED_SYSCTLS",
+    "Refusal",
+    "arg_key",
+    "arg_value",
+    "extra_arg_problem",
+    "arg_sysctl",
+    "sysctl_key",
+    "sysctl_name_problem",
+    "owned_sysctl_problem",
+]
+
+# Kernel argument keys the plan writes, each with the profile field that
+# controls it (shown when kernel.extra_args tries to set one).
+OWNED_ARGS: Dict[str, str] = {
+    "isolcpus": "cpu.isolated and cpu.isolation",  # the isolated set and its flags
+    "nohz": "cpu.isolated",  # nohz=on, needed by nohz_full
+    "nohz_full": "cpu.isolated",  # no tick on the isolated CPUs
+    "rcu_nocbs": "cpu.isolated",  # RCU callbacks off the isolated CPUs
+    "irqaffinity": "cpu.reserved",  # default IRQ affinity at boot
+    "systemd.cpu_affinity": "cpu.reserved",  # PID 1 and its services at boot
+    "rcupdate.rcu_normal_after_boot": "cpu.isolated",  # no expedited grace periods (IPIs) after boot
+    "intel_iommu": "kernel.iommu and dpdk.driver",  # VT-d on for vfio-pci
+    "amd_iommu": "kernel.iommu and dpdk.driver",  # AMD-Vi (only ever removed: it has no "on")
+    "iommu": "kernel.iommu and dpdk.driver",  # iommu=pt: passthrough for the host's own devices
+    "default_hugepagesz": "hugepages.default_size",  # the size mounted at /dev/hugepages
+    "hugepagesz": "hugepages.pages",  # each planned page size
+    "hugepages": "hugepages.pages",  # each planned pool, per node or in total
+    "transparent_hugepage": "kernel.thp",  # THP mode from boot on
+    "nosoftlockup": "kernel.nosoftlockup",  # no soft lockup detector on the isolated CPUs
+    "nmi_watchdog": "kernel.nmi_watchdog",  # no NMI (hard lockup) watchdog
+    "skew_tick": "kernel.skew_tick",  # ticks offset per CPU
+    "tsc": "kernel.tsc_reliable",  # tsc=reliable: no clocksource watchdog
+    "intel_idle.max_cstate": "power.max_cstate",  # deepest C-state, intel_idle
+    "processor.max_cstate": "power.max_cstate",  # deepest C-state, ACPI idle
+    "idle": "power.idle_poll",  # idle=poll
+    "intel_pstate": "power.pstate",  # intel_pstate mode
+    "amd_pstate": "power.pstate",  # amd_pstate mode
+    "nosmt": "cpu.smt",  # SMT siblings offline (cpu.smt: disabled)
+}
+
+# A refused kernel argument: ``reason`` says what it would undo; ``field`` is
+# the profile field to use instead, if any; ``values``: refused only when a
+# comma-separated part of its value is one of these (empty: any value).
+Refusal = namedtuple("Refusal", "reason field values")
+
+_CPUS = "changes the set of online CPUs the plan was computed from"
+_MEMORY = "changes the memory map the hugepage pools were planned in"
+_NUMA = "changes the NUMA map the plan was computed from"
+_SMT = "turns SMT off%s"
+
+FORBIDDEN_ARGS: Dict[str, Refusal] = {
+    # -- the set of online CPUs
+    # at most N CPUs brought up at boot: the planned isolated CPUs above N stay offline
+    "maxcpus": Refusal(_CPUS + " (only the first CPUs come up)", None, ()),
+    # at most N possible CPUs: the others can never come online
+    "nr_cpus": Refusal(_CPUS + " (CPUs above the limit do not exist)", None, ()),
+    # overrides the number of possible CPUs (x86): the same, and more per-CPU memory
+    "possible_cpus": Refusal(_CPUS + " (it overrides the possible CPUs)", None, ()),
+    # no SMP at all: one CPU, nothing left to isolate
+    "nosmp": Refusal(_CPUS + " (only the boot CPU comes up)", None, ()),
+    # a CPU by APIC id left out at boot (x86)
+    "disable_cpu_apicid": Refusal(_CPUS + " (a CPU is left out at boot)", None, ()),
+    # no local APIC: the kernel cannot start the other CPUs (x86)
+    "nolapic": Refusal(_CPUS + " (without the local APIC only the boot CPU comes up)", None, ()),
+    # the same, by its x86-64 name
+    "disableapic": Refusal(_CPUS + " (without the local APIC only the boot CPU comes up)", None, ()),
+    # acpi=off: the CPUs come from the MADT and the NUMA nodes from the SRAT, both ACPI tables
+    "acpi": Refusal(_CPUS + " and the NUMA map (the CPU and memory tables are ACPI's)", None, ("off",)),
+    # -- SMT, owned by cpu.smt
+    # threads per core (s390, MIPS; x86 takes nosmt): secondary threads offline
+    "smt": Refusal(_SMT % "", "cpu.smt", ()),
+    # the historical x86 switch for Hyper-Threading
+    "noht": Refusal(_SMT % "", "cpu.smt", ()),
+    # mitigations=auto,nosmt and the like turn SMT off when the CPU is affected
+    "mitigations": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),
+    # l1tf=full and full,force turn SMT off; flush,nosmt too
+    "l1tf": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("full", "nosmt")),
+    # mds=full,nosmt, tsx_async_abort=full,nosmt, mmio_stale_data=full,nosmt and
+    # retbleed=auto,nosmt: SMT off on affected CPUs
+    "mds": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),
+    "tsx_async_abort": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),  # see mds
+    "mmio_stale_data": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),  # see mds
+    "retbleed": Refusal(_SMT % " on affected CPUs", "cpu.smt", ("nosmt",)),  # see mds
+    # -- the memory map
+    # usable memory capped: a node may no longer hold its planned pools
+    "mem": Refusal(_MEMORY + " (it caps usable memory)", None, ()),
+    # regions marked reserved, persistent or usable by hand
+    "memmap": Refusal(_MEMORY + " (it reserves or adds memory regions)", None, ()),
+    # high memory size (32-bit)
+    "highmem": Refusal(_MEMORY + " (it sizes high memory)", None, ()),
+    # ZONE_MOVABLE sized by hand: pinned memory (vfio, DPDK) and runtime pools cannot count on it
+    "kernelcore": Refusal(_MEMORY + " (it sizes ZONE_MOVABLE)", None, ()),
+    # the same, as a size or a share of memory
+    "movablecore": Refusal(_MEMORY + " (it sizes ZONE_MOVABLE)", None, ()),
+    # hot-pluggable nodes entirely movable: the same, for whole nodes
+    "movable_node": Refusal(_MEMORY + " (whole nodes become ZONE_MOVABLE)", None, ()),
+    # memory set aside for gigantic pages by CMA: hugepages.pages plans the pools
+    "hugetlb_cma": Refusal(_MEMORY + " (it reserves CMA memory for hugepages)", "hugepages.pages", ()),
+    # -- the NUMA map
+    # numa=off: one node; numa=fake=N: invented nodes; numa=noacpi: the SRAT ignored
+    "numa": Refusal(_NUMA, None, ()),
+    # NUMA balancing migrates pages under pinned memory; the plan turns it off (sysctl)
+    "numa_balancing": Refusal("switches NUMA balancing, which the plan turns off (sysctl kernel.numa_balancing=0)", None, ()),
+    # -- what the plan owns under other names
+    # the cgroup cpuset and memory controllers: the kubelet's CPU and memory managers and the
+    # housekeeping's confined slices use them; hugetlb: the kubelet's hugepage accounting
+    "cgroup_disable": Refusal("disables a cgroup controller that the kubelet and the housekeeping need",
+                              None, ("cpuset", "memory", "hugetlb")),
+    # kernel threads confined to a CPU list: the plan keeps them on cpu.reserved
+    "kthread_cpus": Refusal("places kernel threads, which the plan keeps on the reserved CPUs", "cpu.reserved", ()),
+    # unbound workqueues confined at boot: the plan keeps them on cpu.reserved
+    "workqueue.unbound_cpus": Refusal("places unbound workqueues, which the plan keeps on the reserved CPUs",
+                                      "cpu.reserved", ()),
+    # both lockup detectors off at once: kernel.nosoftlockup and kernel.nmi_watchdog say which
+    "nowatchdog": Refusal("turns off the lockup detectors, which the profile owns",
+                          "kernel.nosoftlockup and kernel.nmi_watchdog", ()),
+    # no cpuidle at all: power.max_cstate and power.idle_poll own idle states
+    "cpuidle.off": Refusal("turns cpuidle off, which the profile owns", "power.max_cstate and power.idle_poll", ()),
+    # the boot-time cpufreq governor: power.governor is applied at runtime
+    "cpufreq.default_governor": Refusal("sets the cpufreq governor, which the profile owns", "power.governor", ()),
+    # iommu.passthrough=0/1 contradicts or repeats the planned iommu=pt
+    "iommu.passthrough": Refusal("sets IOMMU passthrough, which the plan owns (iommu=pt)", "kernel.iommu", ()),
+    # vfio's no-IOMMU mode: dpdk.allow_noiommu owns it
+    "vfio.enable_unsafe_noiommu_mode": Refusal("sets vfio's unsafe no-IOMMU mode, which the profile owns",
+                                               "dpdk.allow_noiommu", ()),
+}
+
+# Kernel arguments that set a sysctl (besides sysctl.<name>=, Linux 5.8):
+# with a different value for that sysctl in the sysctl map they contradict.
+ARG_SYSCTLS: Dict[str, str] = {
+    "panic": "kernel.panic",  # seconds before reboot on panic
+    "panic_on_warn": "kernel.panic_on_warn",  # panic at the first warning
+    "softlockup_panic": "kernel.softlockup_panic",  # panic on a soft lockup
+    "hung_task_panic": "kernel.hung_task_panic",  # panic on a hung task
+    "unknown_nmi_panic": "kernel.unknown_nmi_panic",  # panic on an unknown NMI
+    "softlockup_all_cpu_backtrace": "kernel.softlockup_all_cpu_backtrace",  # backtraces of every CPU
+    "hardlockup_all_cpu_backtrace": "kernel.hardlockup_all_cpu_backtrace",  # the same, hard lockups
+    "printk.devkmsg": "kernel.printk_devkmsg",  # /dev/kmsg writes: on, off or ratelimit
+}
+
+# Sysctls the plan sets on every node (a profile does not change them).
+PLANNED_SYSCTL: Dict[str, str] = {
+    "kernel.numa_balancing": "0",  # no page migration under pinned memory
+    "kernel.timer_migration": "0",  # keep timers where they were armed
+    "vm.stat_interval": "10",  # vmstat work every 10 s instead of 1 s
+    # Busy-polling isolated threads never trip it, but a housekeeping task in D
+    # state for 2 min (the default) should not produce a stack dump storm.
+    "kernel.hung_task_timeout_secs": "600",
+}
+
+# Sysctls refused in the sysctl map, with the profile field that owns each
+# (or None where the plan fixes it) and why.
+OWNED_SYSCTLS: Dict[str, Tuple[Optional[str], str]] = {
+    # the pools: a total here overrides the per-node pools of the plan
+    "vm.nr_hugepages": ("hugepages.pages", "sets the default-size hugepage pool"),
+    # the same, spread by the writer's NUMA memory policy
+    "vm.nr_hugepages_mempolicy": ("hugepages.pages", "sets the default-size hugepage pool"),
+    # surplus pages beyond the pools
+    "vm.nr_overcommit_hugepages": ("hugepages.pages", "sizes the surplus hugepage pool"),
+    # written by the applier before it allocates pools (hugepages section)
+    "vm.compact_memory": ("hugepages.pages", "is written by the applier before it allocates the pools"),
+    # the same (drops the page cache)
+    "vm.drop_caches": ("hugepages.pages", "is written by the applier before it allocates the pools"),
+    # the NMI watchdog, also switched by nmi_watchdog= on the command line
+    "kernel.nmi_watchdog": ("kernel.nmi_watchdog", "switches the NMI watchdog"),
+    # both lockup detectors at once
+    "kernel.watchdog": ("kernel.nosoftlockup and kernel.nmi_watchdog", "switches the lockup detectors"),
+    # the soft lockup detector (nosoftlockup on the command line)
+    "kernel.soft_watchdog": ("kernel.nosoftlockup", "switches the soft lockup detector"),
+    # the CPUs the detectors run on: nohz_full keeps them off the isolated CPUs
+    "kernel.watchdog_cpumask": ("cpu.isolated", "places the lockup detectors (nohz_full keeps them off the "
+                                                "isolated CPUs)"),
+    # the detectors' period: re-arms them on every CPU they run on
+    "kernel.watchdog_thresh": ("kernel.nosoftlockup and kernel.nmi_watchdog", "re-arms the lockup detectors"),
+    # RPS for new devices (Linux 6.2): the housekeeping sets each device's mask
+    "net.core.rps_default_mask": ("housekeeping.rps_include", "sets the RPS mask of new devices"),
+}
+for _name, _value in PLANNED_SYSCTL.items():
+    OWNED_SYSCTLS[_name] = (None, "is set to %s on every node by the plan; it is not a profile setting" % _value)
+
+
+def arg_key(arg: str) -> str:
+    """Key of a kernel argument, normalised like the kernel compares
+    parameter names (``-`` and ``_`` are the same)."""
+    return arg.split("=", 1)[0].replace("-", "_")
+
+
+def arg_value(arg: str) -> Optional[str]:
+    """The value of ``key=value``; None for a bare flag."""
+    return arg.split("=", 1)[1] if "=" in arg else None
+
+
+def _use(field: Optional[str]) -> str:
+    return "; use hft_profile.%s instead" % field if field else ""
+
+
+def extra_arg_problem(arg: str) -> Optional[str]:
+    """Why ``arg`` cannot be in kernel.extra_args (the whole reason), or None."""
+    key = arg_key(arg)
+    if key in OWNED_ARGS:
+        return "%r sets %s, which the collection owns; use hft_profile.%s instead" % (arg, key, OWNED_ARGS[key])
+    rule = FORBIDDEN_ARGS.get(key)
+    if rule is not None:
+        parts = [p.strip() for p in (arg_value(arg) or "").split(",")]
+        if not rule.values or any(p in rule.values for p in parts):
+            return "%r %s%s" % (arg, rule.reason, _use(rule.field))
+    sysctl = arg_sysctl(arg)
+    if sysctl is not None and key.startswith("sysctl."):
+        name, value = sysctl
+        problem = sysctl_name_problem(name)
+        if problem is not None:
+            return "%r: %r %s" % (arg, name, problem)
+        owned = owned_sysctl_problem(name)
+        if owned is not None:
+            return "%r: %s %s" % (arg, name, owned)
+        if value == "":
+            return "%r sets the sysctl %s to an empty value" % (arg, name)
+    return None
+
+
+def arg_sysctl(arg: str) -> Optional[Tuple[str, str]]:
+    """(sysctl name, value) that a kernel argument sets, or None."""
+    key = arg_key(arg)
+    value = arg_value(arg)
+    if arg.startswith("sysctl."):
+        # The kernel turns every dot of the name into a slash (process_sysctl_arg),
+        # slashes or not: sysctl.net/ipv4/conf/eth0.100/x opens .../eth0/100/x.
+        name = arg.split("=", 1)[0][len("sysctl."):]
+        return (name.replace(".", "/") if "/" in name else name), value if value is not None else ""
+    if key in ARG_SYSCTLS:
+        # a bare flag (panic_on_warn) is 1
+        return ARG_SYSCTLS[key], value if value is not None else "1"
+    return None
+
+
+def sysctl_key(name: str) -> str:
+    """The file below /proc/sys that a checked name stands for: two spellings
+    of one sysctl (vm.swappiness and vm/swappiness) give the same key."""
+    return name if "/" in name else name.replace(".", "/")
+
+
+_OWNED_SYSCTL_KEYS = dict((sysctl_key(name), name) for name in OWNED_SYSCTLS)
+
+
+def owned_sysctl_problem(name: str) -> Optional[str]:
+    """Why the plan owns the sysctl ``name`` (a reason to follow the name), or None."""
+    owned = _OWNED_SYSCTL_KEYS.get(sysctl_key(name))
+    if owned is None:
+        return None
+    field, why = OWNED_SYSCTLS[owned]
+    if field is None:
+        return why
+    return "%s, which the plan owns; use hft_profile.%s instead" % (why, field)

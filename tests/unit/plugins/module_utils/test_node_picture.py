@@ -17,6 +17,7 @@ import copy
 import json
 import os
 import re
+import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -214,6 +215,22 @@ def test_hugepage_pools_show_planned_and_read_counts(plans):
         "1G pages: planned 1, now 0": "pool differs",
         "2M pages: planned 0, now 0": "pool",
     }
+
+
+def test_pools_now_come_from_the_applier_check_verify_ran(plans, tmp_path, monkeypatch):
+    """verify_state.runtime.report is what the applier's check returns: its
+    hugepages section's pools give the counts (a lab VM whose boot gave the
+    1G page on node 1 and no 2M page on node 0)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "runtime"))
+    import fakesys
+
+    the_plan = plans("lab", "lab")
+    machine = fakesys.Machine(tmp_path, monkeypatch, "lab-vm")
+    _, result = machine.check({"hugepages": the_plan["runtime"]["hugepages"]})
+    root = parse(node_svg(the_plan, None, {"runtime": {"report": result}}, "lab"))
+    pools = sorted("".join(t.itertext()) for t in root.iter(SVG_NS + "text") if t.get("class", "").startswith("pool"))
+    assert pools == ["1G pages: planned 0, now 0", "1G pages: planned 1, now 1",
+                     "2M pages: planned 0, now 0", "2M pages: planned 256, now 0"]
 
 
 def test_dpdk_nics_sit_in_their_numa_node(plans):

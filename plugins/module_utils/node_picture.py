@@ -551,7 +551,7 @@ _INDEX = """<!DOCTYPE html>
 <table>
 <tr><th>node</th><th>status</th><th>differences</th><th>profile</th><th>reserved</th><th>isolated</th><th>picture</th></tr>
 {% for n in nodes %}
-<tr class="{{ n.status }}"><td>{% if n.page %}<a href="{{ n.page }}">{{ n.host }}</a>{% else %}{{ n.host }}{% endif %}</td>\
+<tr><td>{% if n.page %}<a href="{{ n.page }}">{{ n.host }}</a>{% else %}{{ n.host }}{% endif %}</td>\
 <td class="{{ n.status }}">{{ n.words }}</td><td class="num">{{ n.count }}</td><td>{{ n.profile }}</td>\
 <td><code>{{ n.reserved }}</code></td><td><code>{{ n.isolated }}</code></td>\
 <td>{% if n.svg %}<a href="{{ n.svg }}">SVG</a>{% endif %}</td></tr>

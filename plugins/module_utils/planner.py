@@ -218,6 +218,7 @@ class _Planner:
             "profile_name": self.p["name"],
             "profile_digest": profile_digest(self.p),
             "topology_summary": self._summary(),
+            "layout": self._layout(),
             "cpu": cpu["public"],
             "kernel_args": kernel_args,
             "kernel_arg_keys": sorted(OWNED_ARG_HINTS),
@@ -1074,6 +1075,53 @@ class _Planner:
             "max_us": gate["max_us"],
             "cpus": _cl(cpus),
         }
+
+    def _layout(self) -> Dict[str, Any]:
+        """Where every CPU sits: each physical core with its socket, NUMA node
+        and threads (online ones, and offline ones whose core the kernel still
+        shows), and each NUMA node with its memory and its CPUs (an offline CPU
+        whose core is unknown is only in its node's list).  The node picture
+        draws this; nothing is decided from it."""
+        t = self.t
+        online = set(self.online)
+        cores = [list(core) for core in t.cores()]
+        key_of = {}
+        for core in cores:
+            first = t.cpu(core[0])
+            if first is not None and first.package is not None and first.core is not None:
+                key_of[(first.package, first.die, first.core)] = core
+        for cpu_id in self.offline:
+            cpu = t.cpu(cpu_id)
+            if cpu is not None and cpu.package is not None and cpu.core is not None:
+                core = key_of.get((cpu.package, cpu.die, cpu.core))
+                if core is None:
+                    core = key_of[(cpu.package, cpu.die, cpu.core)] = []
+                    cores.append(core)
+                core.append(cpu_id)
+        cpu_node = dict(self.cpu_node)
+        for cpu_id in self.offline:
+            cpu = t.cpu(cpu_id)
+            if cpu is not None and cpu.node is not None:
+                cpu_node.setdefault(cpu_id, cpu.node)
+        rows = []
+        for core in sorted((sorted(c) for c in cores), key=lambda c: c[0]):
+            anchor = next((c for c in core if c in online), core[0])
+            cpu = t.cpu(anchor)
+            rows.append({
+                "socket": cpu.package if cpu is not None else None,
+                "node": cpu_node.get(anchor),
+                "cpus": _cl(core),
+            })
+        nodes = []
+        for node_id in self.node_ids:
+            info = t.node(node_id)
+            mem_kb = info.mem_total_kb if info is not None else None
+            nodes.append({
+                "node": node_id,
+                "memory_mib": None if mem_kb is None else mem_kb // 1024,
+                "cpus": _cl(c for c, n in cpu_node.items() if n == node_id),
+            })
+        return {"cores": rows, "nodes": nodes}
 
     def _summary(self) -> Dict[str, Any]:
         t = self.t

@@ -135,6 +135,12 @@ plan:
     topology_summary:
       description: A short description of the machine.
       type: dict
+    layout:
+      description:
+        - Where every CPU sits. C(cores) - each physical core with its C(socket), NUMA C(node) and C(cpus) (its
+          threads, a cpulist). C(nodes) - every NUMA node with its C(memory_mib) and C(cpus), memory-only nodes
+          included (empty C(cpus)). The node picture (P(bot4.hft.node_picture_svg#filter)) draws it.
+      type: dict
     warnings:
       description: Things the plan does that deserve attention; also emitted as Ansible warnings.
       type: list

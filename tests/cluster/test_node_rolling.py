@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
@@ -45,10 +46,16 @@ ALWAYS_TAGGED = re.compile(r"Validating arguments against arg spec |Check that t
 def run_drift(vm, label: str, expect_rc: int) -> dict:
     report_dir = vm.inventory.parent / f"drift-{label}"
     run = run_playbook(vm, "drift.yml", f"drift-{label}", "-e", f"drift_report_dir={report_dir}",
-                       expect_rc=expect_rc)
+                       "-e", f"node_picture_dir={report_dir / 'pictures'}", expect_rc=expect_rc)
     run["report"] = json.loads((report_dir / "drift.json").read_text())
     run["text"] = (report_dir / "drift.txt").read_text()
+    run["pictures"] = report_dir / "pictures"
     return run
+
+
+def picture_texts(path) -> list[str]:
+    """Every text of a node picture (SVG)."""
+    return ["".join(t.itertext()) for t in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")]
 
 
 def break_node(vm) -> None:
@@ -84,6 +91,11 @@ def test_drift_reports_hand_changes_and_fails(joined_vm, tuned):
     assert any(i["area"] == "sysctl" and i["item"] == SYSCTL for i in items), items
     assert any(i["area"] == "workqueue" and i["item"] == WORKQUEUE for i in items), items
     assert SYSCTL in run["text"] and "difference(s)" in run["text"]
+    # The node's picture names the same differences; the fleet's page links it.
+    texts = picture_texts(run["pictures"] / f"{joined_vm.node}.svg")
+    assert f"{len(items)} differences from its plan" in texts, texts
+    assert any(t.startswith(f"[sysctl] {SYSCTL}: ") for t in texts), texts
+    assert f'href="{joined_vm.node}.html"' in (run["pictures"] / "index.html").read_text()
     # Check mode: the drift run changed nothing on the node.
     assert joined_vm.ssh(f"cat {SYSCTL}").strip() == "1"
 
@@ -143,3 +155,4 @@ def test_next_good_run_gives_the_failed_node_back(joined_vm, tuned):
 def test_drift_on_a_clean_node_reports_nothing(joined_vm, tuned):
     run = run_drift(joined_vm, "clean", expect_rc=0)
     assert run["report"]["drifted"] == [] and run["report"]["nodes"][0]["items"] == []
+    assert "in its plan" in picture_texts(run["pictures"] / f"{joined_vm.node}.svg")

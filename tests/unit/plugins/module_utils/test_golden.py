@@ -29,6 +29,7 @@ PAIRS = [
     ("xeon2s", "first_nosmt"),
     ("epyc_nps4", "nps4"),
     ("offline2s", "explicit"),
+    ("lab_memnode", "lab"),
 ]
 
 

@@ -84,7 +84,7 @@ def test_hugetlbfs_mounted_per_page_size(host, plan):
         assert live and size_kb(live.group(1)) == size_kb(mount["pagesize"]), (mount, by_target[mount["path"]])
 
 
-def test_no_unmanaged_irq_on_an_isolated_cpu(host, plan):
+def test_no_unmanaged_irq_on_an_isolated_cpu(host, plan, record_property):
     isolated = expand(plan["cpu"]["isolated"])
     offenders, managed = [], []
     # One round trip for every IRQ: its affinity, and whether the kernel lets
@@ -100,6 +100,9 @@ def test_no_unmanaged_irq_on_an_isolated_cpu(host, plan):
         affinity = expand(allowed)
         if affinity & isolated:
             (offenders if kind == "movable" else managed).append(f"{irq}:{sorted(affinity)}")
+    record_property("irqs_total", len(rows))
+    record_property("irqs_movable_isolated", len(offenders))
+    record_property("irqs_managed_isolated", len(managed))
     assert not offenders, f"IRQs with an isolated CPU in their affinity: {offenders} (managed, allowed: {managed})"
 
 
@@ -131,6 +134,50 @@ def test_services_and_sessions_are_confined_to_the_reserved_cpus(host, plan, sli
 def test_unbound_workqueues_on_the_reserved_cpus(host, plan):
     mask = int(read(host, "/sys/devices/virtual/workqueue/cpumask").replace(",", ""), 16)
     assert mask == int(plan["cpu"]["reserved_mask"], 16)
+
+
+def test_every_workqueue_with_its_own_cpumask_on_the_reserved_cpus(host, plan):
+    listing = host.check_output("grep -H . /sys/devices/virtual/workqueue/*/cpumask")
+    masks = dict(line.split(":", 1) for line in listing.splitlines())
+    assert "/sys/devices/virtual/workqueue/writeback/cpumask" in masks, listing
+    for path, mask in masks.items():
+        assert int(mask.replace(",", ""), 16) == int(plan["cpu"]["reserved_mask"], 16), path
+
+
+# Every kernel thread in one round trip: PID, name, whether it is a kernel
+# thread and accepts a new affinity (/proc/PID/stat flags), its CPUs.
+KTHREADS = r"""python3 -c '
+import os
+for pid in os.listdir("/proc"):
+    try:
+        stat = open("/proc/%s/stat" % pid).read()
+        cpus = [l.split()[1] for l in open("/proc/%s/status" % pid) if l.startswith("Cpus_allowed_list:")]
+    except (OSError, ValueError):
+        continue
+    flags = int(stat.rsplit(")", 1)[1].split()[6])
+    if flags & 0x00200000 and cpus:
+        print(pid, "fixed" if flags & 0x04000000 else "movable", cpus[0], stat.split("(", 1)[1].rsplit(")", 1)[0])
+'"""
+
+
+def test_no_movable_kernel_thread_on_an_isolated_cpu(host, plan, record_property):
+    isolated = expand(plan["cpu"]["isolated"])
+    figures = {"per_cpu": 0, "housekeeping": 0, "movable_isolated": [], "kernel_bound_isolated": []}
+    rows = [line.split(None, 3) for line in host.check_output(KTHREADS).splitlines()]
+    assert len(rows) > 50, rows
+    for pid, kind, allowed, name in rows:
+        cpus = expand(allowed)
+        if len(cpus) == 1:
+            figures["per_cpu"] += 1
+        elif not cpus & isolated:
+            figures["housekeeping"] += 1
+        else:
+            figures["%s_isolated" % ("movable" if kind == "movable" else "kernel_bound")].append(f"{name}:{pid}")
+    # the isolation figures, in the verify report (junit properties)
+    for key, value in figures.items():
+        record_property("kthreads_" + key, value if isinstance(value, int) else len(value))
+    assert figures["housekeeping"] > 0
+    assert not figures["movable_isolated"], f"movable kernel threads allowed on isolated CPUs: {figures}"
 
 
 def test_sysctls_as_planned(host, plan):

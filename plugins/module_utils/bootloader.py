@@ -291,7 +291,8 @@ class GrubDropin(Runner):
                     msg="kernel_release: /boot/vmlinuz-%s is not installed (installed: %s)"
                     % (release, ", ".join(releases) or "none"), changed=False)
             return release
-        kind = params["kernel"] if self.state == "present" else "any"
+        # absent (untune): only the generic kernel can be asked for.
+        kind = params["kernel"] if self.state == "present" or params["kernel"] == "generic" else "any"
         if kind == "any":
             return None
         if kind == "generic":

@@ -239,3 +239,16 @@ def test_grubby_refuses_to_switch_kernels(node, capsys):
                         args=PLAN, kernel="realtime")
     assert result["failed"] is True
     assert result["msg"] == "kernel=realtime: the grubby backend does not set the default kernel; only grub_dropin does"
+
+
+def test_absent_with_generic_pins_the_generic_kernel_only_where_grub_would_boot_an_rt_one(node, capsys):
+    run_kernel(node, capsys, args=PLAN, kernel="realtime")
+    run_kernel(node, capsys, state="absent")
+    result = run_kernel(node, capsys, state="absent", kernel="generic")
+    assert result["grub_default"] == entry_id(GENERIC)
+    assert booted_next(node) == GENERIC
+    # Without an RT kernel installed there is nothing to pin.
+    (node / "boot" / ("vmlinuz-" + RT)).unlink()
+    run_kernel(node, capsys, state="absent")
+    assert run_kernel(node, capsys, state="absent", kernel="generic")["grub_default"] is None
+    assert not (node / DROPIN).exists()

@@ -324,32 +324,32 @@ def render_dropin(args: Sequence[str], grub_default: Optional[str] = None) -> st
     return text
 
 
+def _dropin_match(text: str, pattern: "re.Pattern[str]") -> Tuple[bool, Optional["re.Match[str]"]]:
+    """(whether ``text`` is the collection's drop-in, the first of its lines ``pattern`` matches)."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != DROPIN_MARKER:
+        return False, None
+    return True, next((m for m in (pattern.match(line.strip()) for line in lines[1:]) if m), None)
+
+
 def parse_dropin(text: str) -> Optional[List[str]]:
     """The arguments of a drop-in written by ``render_dropin``.
 
     Return None when ``text`` is not the collection's drop-in (no marker);
     raise CmdlineError when it carries the marker but not the expected line.
     """
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != DROPIN_MARKER:
+    ours, match = _dropin_match(text, _DROPIN_LINE_RE)
+    if not ours:
         return None
-    for line in lines[1:]:
-        match = _DROPIN_LINE_RE.match(line.strip())
-        if match:
-            return split_args((match.group("args") or "").replace('\\"', '"'))
-    raise CmdlineError("the drop-in carries the bot4.hft marker but no GRUB_CMDLINE_LINUX line it can read")
+    if match is None:
+        raise CmdlineError("the drop-in carries the bot4.hft marker but no GRUB_CMDLINE_LINUX line it can read")
+    return split_args((match.group("args") or "").replace('\\"', '"'))
 
 
 def parse_dropin_default(text: str) -> Optional[str]:
     """The menu entry id that a drop-in written by ``render_dropin`` makes the default, or None."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != DROPIN_MARKER:
-        return None
-    for line in lines[1:]:
-        match = _DEFAULT_LINE_RE.match(line.strip())
-        if match:
-            return match.group("id")
-    return None
+    _ours, match = _dropin_match(text, _DEFAULT_LINE_RE)
+    return match.group("id") if match else None
 
 
 # ---------------------------------------------------------------------------

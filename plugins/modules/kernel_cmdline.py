@@ -148,7 +148,7 @@ options:
       - V(realtime) makes the newest PREEMPT_RT kernel installed under C(/boot) GRUB's default. The drop-in sets
         C(GRUB_DEFAULT) to its menu entry id, C(gnulinux-advanced-<uuid>>gnulinux-<release>-advanced-<uuid>)
         (the uuid from O(grub_probe_command)), never an index, and the regenerated configuration is checked to
-        boot that kernel. Without one the module fails (in check mode it reports the switch: the package is
+        boot that kernel. Without one the module fails (in check mode it reports the switch, since the package is
         installed right before).
       - V(generic) makes the newest generic kernel the default once the collection has set the default (the
         drop-in carries C(GRUB_DEFAULT)) or when GRUB's default entry boots a PREEMPT_RT kernel; otherwise GRUB

@@ -286,11 +286,16 @@ class GrubDropin(Runner):
         releases = self.boot_releases()
         if params["kernel_release"]:
             release = params["kernel_release"]
-            if release not in releases:
+            if release in releases:
+                return release
+            if params["kernel"] != "generic":
                 self.module.fail_json(
                     msg="kernel_release: /boot/vmlinuz-%s is not installed (installed: %s)"
                     % (release, ", ".join(releases) or "none"), changed=False)
-            return release
+            # Removed since (apt autoremove): the newest generic kernel instead.
+            self.module.warn("kernel_release: /boot/vmlinuz-%s is not installed any more; "
+                             "making the newest generic kernel the default instead" % release)
+            pinned_before = pinned_before or "kernel_release"
         # absent (untune): only the generic kernel can be asked for.
         kind = params["kernel"] if self.state == "present" or params["kernel"] == "generic" else "any"
         if kind == "any":

@@ -162,6 +162,8 @@ options:
       - A kernel release (C(uname -r)) to make GRUB's default, instead of O(kernel); it must be installed
         under C(/boot). With O(state=absent) the drop-in then carries only C(GRUB_DEFAULT) (untune boots the
         kernel from before the first tuning while the PREEMPT_RT kernel stays installed).
+      - A release that is not installed fails the module, unless O(kernel=generic), which then makes the
+        newest installed generic kernel the default (with a warning).
     type: str
   grub_probe_command:
     description: The command that prints the root file system's uuid, which GRUB's menu entry ids carry.

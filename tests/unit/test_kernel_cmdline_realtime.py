@@ -7,6 +7,7 @@ wanted kernel the default by its menu entry id, check the regenerated
 grub.cfg, and report the kernel switch as a reason to reboot.
 """
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -252,3 +253,15 @@ def test_absent_with_generic_pins_the_generic_kernel_only_where_grub_would_boot_
     run_kernel(node, capsys, state="absent")
     assert run_kernel(node, capsys, state="absent", kernel="generic")["grub_default"] is None
     assert not (node / DROPIN).exists()
+
+
+def test_a_previous_kernel_removed_since_falls_back_to_the_newest_generic_one(node, capsys):
+    install(node, "6.1.0-29-amd64")
+    run_kernel(node, capsys, args=PLAN, kernel="realtime")
+    run_kernel(node, capsys, state="absent")
+    result = run_kernel(node, capsys, state="absent", kernel="generic", kernel_release="6.1.0-9-amd64")
+    assert result["_rc"] == 0, result
+    assert result["kernel_release_next"] == "6.1.0-29-amd64"
+    # Strings, or event dicts on ansible-core >= 2.19.
+    assert any("6.1.0-9-amd64 is not installed any more" in json.dumps(w) for w in result["warnings"]), result
+    assert booted_next(node) == "6.1.0-29-amd64"

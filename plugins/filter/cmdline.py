@@ -11,6 +11,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.bot4.hft.plugins.module_utils.kernel_cmdline import (
     arg_value,
+    boot_image_release,
     kernel_args,
     normalize,
 )
@@ -33,8 +34,13 @@ def cmdline_value(value, key, default=""):
     return arg_value(kernel_args(_text(value, "cmdline_value")), key, default)
 
 
+def cmdline_release(value):
+    """The release of the kernel a command line booted (its BOOT_IMAGE=), or None."""
+    return boot_image_release(_text(value, "cmdline_release"))
+
+
 class FilterModule:
     """bot4.hft kernel command-line filters."""
 
     def filters(self):
-        return {"cmdline_tokens": cmdline_tokens, "cmdline_value": cmdline_value}
+        return {"cmdline_tokens": cmdline_tokens, "cmdline_value": cmdline_value, "cmdline_release": cmdline_release}

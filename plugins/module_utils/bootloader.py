@@ -39,6 +39,9 @@ ARGUMENT_SPEC = dict(
     script_check_command=dict(type="list", elements="str"),
     grubby_command=dict(type="str", default="grubby"),
     state_file=dict(type="path", default="/var/lib/bot4-hft/kernel_cmdline.json"),
+    kernel=dict(type="str", choices=["any", "realtime", "generic"], default="any"),
+    kernel_release=dict(type="str"),
+    grub_probe_command=dict(type="list", elements="str", default=["grub-probe", "--target=fs_uuid", "/"]),
     root=dict(type="path", default="/"),
 )
 _SETTINGS = ("backend", "grub_cfg", "grubenv", "mkconfig_command", "script_check_command")
@@ -130,6 +133,11 @@ class Runner(object):
         self.owned = cmdline.owned_keys_for(self.args, params["owned_keys"])
         self.cmdline_running = (_read(_under(self.root, "/proc/cmdline")) or "").strip()
         self.running = cmdline.kernel_args(self.cmdline_running)
+        self.release_running = (_read(_under(self.root, "/proc/sys/kernel/osrelease")) or "").strip() or None
+        # The release the next boot must run (kernel, kernel_release), when one is set;
+        # kernel_pending: a real-time kernel is wanted but none is installed yet (check mode).
+        self.release_wanted = None
+        self.kernel_pending = False
         self.actions = []
         self.result = {}
         self.setup()
@@ -161,6 +169,8 @@ class Runner(object):
     def finish(self, args_before, args_after, head=(), tail=()):
         missing, unexpected = cmdline.missing_and_unexpected(self.running, args_after, self.owned, head, tail)
         reboot = not cmdline.boot_matches(self.running, args_after, self.owned, head, tail)
+        kernel_switch = self.kernel_pending or (
+            self.release_wanted is not None and self.release_wanted != self.release_running)
         removed = cmdline.diff_args(args_before, args_after)["removed"]
         for token in unexpected:
             if token not in [cmdline.normalize(r) for r in removed]:
@@ -173,7 +183,10 @@ class Runner(object):
             args_added=cmdline.diff_args(args_before, args_after)["added"],
             args_removed=removed,
             cmdline_running=self.cmdline_running,
-            reboot_required=reboot,
+            reboot_required=reboot or kernel_switch,
+            kernel_switch_required=kernel_switch,
+            kernel_release_running=self.release_running,
+            kernel_release_next=self.release_wanted,
             running_missing=missing,
             running_unexpected=unexpected,
             owned_keys=self.owned,
@@ -252,6 +265,70 @@ class GrubDropin(Runner):
             entry = fallback
         return entry
 
+    # -- the default kernel ----------------------------------------------------
+    def boot_releases(self):
+        try:
+            names = os.listdir(self.path("/boot"))
+        except OSError:
+            names = []
+        return cmdline.installed_releases(names)
+
+    def wanted_release(self, pinned_before, current_entry):
+        """The release the drop-in makes GRUB's default, or None to leave GRUB_DEFAULT to the node.
+
+        ``kernel_release`` names one (untune: the kernel from before the first
+        tuning). ``realtime``: the newest installed PREEMPT_RT kernel.
+        ``generic``: the newest installed generic kernel, once the collection
+        has set the default (``pinned_before``) or when GRUB's default boots a
+        PREEMPT_RT kernel; otherwise GRUB keeps its own choice.
+        """
+        params = self.params
+        releases = self.boot_releases()
+        if params["kernel_release"]:
+            release = params["kernel_release"]
+            if release in releases:
+                return release
+            if params["kernel"] != "generic":
+                self.module.fail_json(
+                    msg="kernel_release: /boot/vmlinuz-%s is not installed (installed: %s)"
+                    % (release, ", ".join(releases) or "none"), changed=False)
+            # Removed since (apt autoremove): the newest generic kernel instead.
+            self.module.warn("kernel_release: /boot/vmlinuz-%s is not installed any more; "
+                             "making the newest generic kernel the default instead" % release)
+            pinned_before = pinned_before or "kernel_release"
+        # absent (untune): only the generic kernel can be asked for.
+        kind = params["kernel"] if self.state == "present" or params["kernel"] == "generic" else "any"
+        if kind == "any":
+            return None
+        if kind == "generic":
+            current = cmdline.entry_release(current_entry) if current_entry is not None else None
+            if pinned_before is None and not (current and cmdline.is_realtime_release(current)):
+                return None
+        release = cmdline.pick_kernel(releases, kind)
+        if release is None:
+            what = "PREEMPT_RT" if kind == "realtime" else "generic (non-PREEMPT_RT)"
+            if self.check and kind == "realtime":
+                # The package is installed right before this module runs.
+                self.kernel_pending = True
+                self.actions.append("make the newest %s kernel the GRUB default (none is installed yet)" % what)
+                return None
+            self.module.fail_json(
+                msg="kernel=%s: no %s kernel is installed under /boot (installed: %s)"
+                % (kind, what, ", ".join(releases) or "none"), changed=False)
+        return release
+
+    def entry_id(self, release):
+        argv = list(self.params["grub_probe_command"])
+        argv[0] = self.module.get_bin_path(argv[0], required=True) if "/" not in argv[0] else argv[0]
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            self.module.fail_json(msg="%s failed (rc=%d), so the menu entry of %s is unknown: %s"
+                                  % (" ".join(argv), rc, release, (err or out).strip()), changed=False)
+        try:
+            return cmdline.menu_entry_id(out.strip(), release)
+        except cmdline.CmdlineError as exc:
+            self.module.fail_json(msg="%s: %s" % (" ".join(argv), exc), changed=False)
+
     # -- applying --------------------------------------------------------------
     def write_dropin(self, text):
         directory = os.path.dirname(self.dropin)
@@ -293,6 +370,12 @@ class GrubDropin(Runner):
             entry = self.checked_entry(text)
             if entry is None:
                 raise StepError("the new GRUB configuration has no menu entry to boot")
+            booted = cmdline.entry_release(entry)
+            if self.release_wanted is not None and booted != self.release_wanted:
+                raise StepError(
+                    "the new GRUB configuration's default entry %r boots %s, not %s (GRUB_DEFAULT=%s)"
+                    % (entry.title, booted or "no kernel", self.release_wanted, self.result.get("grub_default"))
+                )
             tokens = cmdline.entry_args(entry)
             if not cmdline.boot_matches(tokens, desired, self.owned, head, tail):
                 missing, unexpected = cmdline.missing_and_unexpected(tokens, desired, self.owned, head, tail)
@@ -327,7 +410,17 @@ class GrubDropin(Runner):
             old_args = []
         self.owned = cmdline.owned_keys_for(old_args, self.owned)
         desired = list(self.args) if state == "present" else []
-        new_text = cmdline.render_dropin(desired) if state == "present" else None
+        pinned_before = cmdline.parse_dropin_default(old_text) if old_text is not None else None
+        self.result["grub_default_before"] = pinned_before
+        current_cfg = _read(self.grub_cfg)
+        current_entry = self.checked_entry(current_cfg) if current_cfg is not None else None
+        self.release_wanted = self.wanted_release(pinned_before, current_entry)
+        grub_default = self.entry_id(self.release_wanted) if self.release_wanted is not None else None
+        self.result["grub_default"] = grub_default
+        if state == "present" or grub_default is not None:
+            new_text = cmdline.render_dropin(desired, grub_default)
+        else:
+            new_text = None
 
         snapshots = self.snapshots()
         conflicts = cmdline.find_conflicts(snapshots, self.owned)
@@ -340,18 +433,20 @@ class GrubDropin(Runner):
         head = cmdline.split_args(final.get(_LINUX_VAR, ""))
         tail = cmdline.split_args(final.get(_DEFAULT_VAR, ""))
 
-        current_cfg = _read(self.grub_cfg)
-        cfg_ok = False
-        if current_cfg is not None:
-            entry = self.checked_entry(current_cfg)
-            if entry is not None:
-                self.result["default_entry"] = entry.title
-                cfg_ok = cmdline.boot_matches(cmdline.entry_args(entry), desired, self.owned, head, tail)
+        args_ok = kernel_ok = False
+        entry = current_entry
+        if entry is not None:
+            self.result["default_entry"] = entry.title
+            args_ok = cmdline.boot_matches(cmdline.entry_args(entry), desired, self.owned, head, tail)
+            kernel_ok = self.release_wanted is None or cmdline.entry_release(entry) == self.release_wanted
         dropin_change = old_text != new_text
         if dropin_change:
             self.actions.append(("write %s" if new_text is not None else "remove %s") % self.dropin_name)
-        if dropin_change or not cfg_ok:
-            reason = "" if dropin_change else " (its default entry does not carry the planned arguments)"
+        if dropin_change or not (args_ok and kernel_ok):
+            reason = ""
+            if not dropin_change:
+                reason = (" (its default entry does not carry the planned arguments)" if not args_ok
+                          else " (its default entry does not boot %s)" % self.release_wanted)
             self.actions.append("regenerate %s%s" % (self.grub_cfg_name, reason))
 
         if self.actions and not self.check:
@@ -408,6 +503,11 @@ class Grubby(Runner):
         return kernels
 
     def apply(self):
+        if self.params["kernel"] == "realtime" or self.params["kernel_release"]:
+            # The generic kernel is GRUB's own choice here: the collection never sets it.
+            self.module.fail_json(
+                msg="kernel=%s: the grubby backend does not set the default kernel; only grub_dropin does"
+                % (self.params["kernel_release"] or self.params["kernel"]), changed=False)
         recorded = self.read_state()
         added = recorded["added"] if recorded else []
         replaced = recorded["replaced"] if recorded else []

@@ -47,6 +47,14 @@ __all__ = [
     "diff_args",
     "render_dropin",
     "parse_dropin",
+    "parse_dropin_default",
+    "is_realtime_release",
+    "release_of_image",
+    "installed_releases",
+    "pick_kernel",
+    "menu_entry_id",
+    "entry_release",
+    "boot_image_release",
     "find_conflicts",
     "parse_grub_cfg",
     "parse_grubenv",
@@ -69,6 +77,9 @@ _FORBIDDEN_CHARS = set("$`\\'; &|<>{}#")
 
 DROPIN_MARKER = "# Managed by bot4.hft (bot4.hft.kernel_cmdline)."
 _DROPIN_LINE_RE = re.compile(r'^GRUB_CMDLINE_LINUX="\$GRUB_CMDLINE_LINUX(?: (?P<args>.*))?"$')
+_DEFAULT_LINE_RE = re.compile(r'^GRUB_DEFAULT="(?P<id>[^"]*)"$')
+# A GRUB menu entry id as grub-mkconfig builds them (release, uuid, '>' between levels).
+_ENTRY_ID_RE = re.compile(r"^[A-Za-z0-9._+~>-]+$")
 
 
 class CmdlineError(ValueError):
@@ -285,22 +296,40 @@ def diff_args(before: Sequence[str], after: Sequence[str]) -> Dict[str, List[str
 # Debian/Ubuntu: the GRUB drop-in
 
 
-def render_dropin(args: Sequence[str]) -> str:
+def render_dropin(args: Sequence[str], grub_default: Optional[str] = None) -> str:
     """The text of the collection's /etc/default/grub.d drop-in for ``args``.
 
     Arguments are validated (``validate_args``), so a double quote is the only
     character that needs escaping inside the shell's double-quoted string.
+    ``grub_default``: a menu entry id (``menu_entry_id``) that the drop-in makes
+    GRUB's default, or None to leave GRUB_DEFAULT to the node's own files.
     """
     validate_args(args)
     escaped = " ".join(a.replace('"', '\\"') for a in args)
     value = "$GRUB_CMDLINE_LINUX" + (" " + escaped if escaped else "")
-    return (
+    text = (
         DROPIN_MARKER + "\n"
         "# Kernel arguments owned by the collection, appended to GRUB_CMDLINE_LINUX.\n"
         "# Do not edit: every run rewrites this file and state=absent removes it;\n"
         "# change the node group's hft_profile instead.\n"
         'GRUB_CMDLINE_LINUX="%s"\n' % value
     )
+    if grub_default is not None:
+        if not _ENTRY_ID_RE.match(grub_default):
+            raise CmdlineError("%r is not a GRUB menu entry id" % (grub_default,))
+        text += (
+            "# The kernel the node boots (kernel.realtime), by its menu entry id.\n"
+            'GRUB_DEFAULT="%s"\n' % grub_default
+        )
+    return text
+
+
+def _dropin_match(text: str, pattern: "re.Pattern[str]") -> Tuple[bool, Optional["re.Match[str]"]]:
+    """(whether ``text`` is the collection's drop-in, the first of its lines ``pattern`` matches)."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != DROPIN_MARKER:
+        return False, None
+    return True, next((m for m in (pattern.match(line.strip()) for line in lines[1:]) if m), None)
 
 
 def parse_dropin(text: str) -> Optional[List[str]]:
@@ -309,14 +338,91 @@ def parse_dropin(text: str) -> Optional[List[str]]:
     Return None when ``text`` is not the collection's drop-in (no marker);
     raise CmdlineError when it carries the marker but not the expected line.
     """
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != DROPIN_MARKER:
+    ours, match = _dropin_match(text, _DROPIN_LINE_RE)
+    if not ours:
         return None
-    for line in lines[1:]:
-        match = _DROPIN_LINE_RE.match(line.strip())
-        if match:
-            return split_args((match.group("args") or "").replace('\\"', '"'))
-    raise CmdlineError("the drop-in carries the bot4.hft marker but no GRUB_CMDLINE_LINUX line it can read")
+    if match is None:
+        raise CmdlineError("the drop-in carries the bot4.hft marker but no GRUB_CMDLINE_LINUX line it can read")
+    return split_args((match.group("args") or "").replace('\\"', '"'))
+
+
+def parse_dropin_default(text: str) -> Optional[str]:
+    """The menu entry id that a drop-in written by ``render_dropin`` makes the default, or None."""
+    _ours, match = _dropin_match(text, _DEFAULT_LINE_RE)
+    return match.group("id") if match else None
+
+
+# ---------------------------------------------------------------------------
+# The kernel GRUB boots (kernel.realtime)
+
+# Debian names its PREEMPT_RT kernels <abi>-rt-<flavour> (6.1.0-28-rt-amd64),
+# EL <version>.rt<n>.<dist>.<arch> (EL 8) or <version>.<arch>+rt (EL 9),
+# Ubuntu <abi>-realtime.
+_RT_RELEASE_RE = re.compile(r"(?:^|[-.+])(?:rt|realtime)(?:[-.0-9]|$)")
+
+
+def is_realtime_release(release: str) -> bool:
+    """Whether a kernel release (``uname -r``) names a distribution's PREEMPT_RT kernel."""
+    return bool(_RT_RELEASE_RE.search(release))
+
+
+def release_of_image(path: str) -> Optional[str]:
+    """The release of a kernel image path (``/boot/vmlinuz-<release>``, ``(hd0,gpt2)/vmlinuz-...``)."""
+    name = path.rsplit("/", 1)[-1].rsplit(")", 1)[-1]
+    if not name.startswith("vmlinuz-") or len(name) == len("vmlinuz-"):
+        return None
+    return name[len("vmlinuz-"):]
+
+
+def installed_releases(names: Iterable[str]) -> List[str]:
+    """The kernel releases of a /boot listing (``vmlinuz-<release>``; ``.old`` links and
+    dpkg leftovers are not kernels)."""
+    releases = []
+    for name in names:
+        release = release_of_image(name)
+        if release and not release.endswith((".old", ".dpkg-tmp", ".dpkg-new", ".dpkg-bak")):
+            releases.append(release)
+    return sorted(set(releases), key=_version_key)
+
+
+def _version_key(release: str) -> Tuple[Tuple[int, int, str], ...]:
+    """Order of ``sort -V`` (what grub-mkconfig sorts kernels with) on the releases seen on nodes."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.findall(r"\d+|\D+", release))
+
+
+def pick_kernel(releases: Iterable[str], flavour: str) -> Optional[str]:
+    """The newest installed release of a flavour (``realtime`` or ``generic``), or None."""
+    want = flavour == "realtime"
+    candidates = [r for r in releases if is_realtime_release(r) == want]
+    return max(candidates, key=_version_key) if candidates else None
+
+
+def menu_entry_id(fs_uuid: str, release: str) -> str:
+    """Debian's grub-mkconfig id of the advanced entry booting ``release``, through its submenu.
+
+    10_linux names the submenu ``gnulinux-advanced-<uuid>`` and its entries
+    ``gnulinux-<release>-advanced-<uuid>``, with the root file system's uuid
+    (``grub-probe --target=fs_uuid /``); ``>`` separates the levels.
+    """
+    if not fs_uuid or not _ENTRY_ID_RE.match(fs_uuid) or ">" in fs_uuid:
+        raise CmdlineError("%r is not a file system uuid" % (fs_uuid,))
+    if not release or not _ENTRY_ID_RE.match(release) or ">" in release:
+        raise CmdlineError("%r is not a kernel release" % (release,))
+    return "gnulinux-advanced-%s>gnulinux-%s-advanced-%s" % (fs_uuid, release, fs_uuid)
+
+
+def entry_release(entry: "GrubEntry") -> Optional[str]:
+    """The kernel release a menu entry boots (from its ``linux`` line), or None."""
+    if not entry.linux:
+        return None
+    tokens = kernel_args(entry.linux)
+    return release_of_image(tokens[0]) if tokens else None
+
+
+def boot_image_release(cmdline: str) -> Optional[str]:
+    """The release of the kernel a command line booted (its ``BOOT_IMAGE=``), or None."""
+    value = arg_value(kernel_args(cmdline), "BOOT_IMAGE")
+    return release_of_image(value) if value else None
 
 
 @dataclass

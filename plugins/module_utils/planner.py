@@ -222,6 +222,13 @@ class _Planner:
             "cpu": cpu["public"],
             "kernel_args": kernel_args,
             "kernel_arg_keys": sorted(OWNED_ARG_HINTS),
+            # The kind of kernel the node boots: the distribution's PREEMPT_RT
+            # kernel or a generic one (the kernel_cmdline module's `kernel`,
+            # which makes it the GRUB default; verify reads `uname -v`).
+            "kernel": {
+                "realtime": self.p["kernel"]["realtime"],
+                "flavour": "realtime" if self.p["kernel"]["realtime"] else "generic",
+            },
             "hugepages": hugepages,
             "hugepages_boot": hp_boot,
             "hugetlbfs_mounts": mounts,

@@ -117,6 +117,7 @@ DEFAULTS: Dict[str, Any] = {
         "nmi_watchdog": False,
         "thp": "never",
         "iommu": "auto",
+        "realtime": False,
     },
     "sysctl": {},
     "housekeeping": {
@@ -661,7 +662,7 @@ def _power(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
 
 def _kernel(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     sec = chk.mapping(raw, chk.path("kernel"), out.keys())
-    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "nmi_watchdog"):
+    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "nmi_watchdog", "realtime"):
         if key in sec:
             out[key] = chk.boolean(sec[key], chk.path("kernel", key))
     if "thp" in sec:

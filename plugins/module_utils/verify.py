@@ -13,9 +13,12 @@ Parts (each can be left out with ``parts``):
 
   kernel    /proc/cmdline against the planned arguments (every owned key the
             plan does not give must be absent), the kernel's isolated and
-            nohz_full sets, and what the bootloader would change
+            nohz_full sets, what the bootloader would change
             (``state.bootloader``: the kernel_cmdline module's actions in
-            check mode)
+            check mode), and the kind of kernel running (``state.kernel``:
+            ``uname -v`` says PREEMPT_RT exactly when the plan wants the
+            real-time kernel; a generic plan owns the choice too, so a node
+            running a PREEMPT_RT kernel under it differs)
   runtime   the applier and its boot unit installed, its configuration equal to
             the plan's runtime sections, and nothing the applier would change
   affinity  PID 1, the confined slices' cpusets and every user-space process
@@ -71,7 +74,22 @@ def _kernel(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]
     nohz = arg_value(plan["kernel_args"], "nohz_full", "")
     if _cpus(nohz) != _cpus(state.get("nohz_full")):
         items.append(_item("isolated set", "/sys/devices/system/cpu/nohz_full", nohz, state.get("nohz_full")))
+    items += _kernel_kind(plan, state)
     return items
+
+
+def _kernel_kind(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The running kernel's kind against ``plan.kernel.realtime`` (a state read
+    without ``kernel``, by an older node_state_info, gives no item)."""
+    kernel = state.get("kernel")
+    if kernel is None or "kernel" not in plan:
+        return []
+    want = bool(plan["kernel"]["realtime"])
+    if bool(kernel.get("realtime")) == want:
+        return []
+    expected = "PREEMPT_RT" if want else "a kernel without PREEMPT_RT"
+    actual = "%s (%s)" % (kernel.get("release") or "?", kernel.get("version") or "?")
+    return [_item("kernel", "running kernel (uname -v)", expected, actual)]
 
 
 def _runtime(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:

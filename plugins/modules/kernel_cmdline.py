@@ -141,6 +141,35 @@ options:
     description: Where the V(grubby) backend records what the collection added and replaced.
     type: path
     default: /var/lib/bot4-hft/kernel_cmdline.json
+  kernel:
+    description:
+      - The kind of kernel the next boot runs (the plan's C(kernel.flavour)); V(grub_dropin) backend only.
+      - V(any) leaves C(GRUB_DEFAULT) to the node's own files.
+      - V(realtime) makes the newest PREEMPT_RT kernel installed under C(/boot) GRUB's default. The drop-in sets
+        C(GRUB_DEFAULT) to its menu entry id, C(gnulinux-advanced-<uuid>>gnulinux-<release>-advanced-<uuid>)
+        (the uuid from O(grub_probe_command)), never an index, and the regenerated configuration is checked to
+        boot that kernel. Without one the module fails (in check mode it reports the switch, since the package is
+        installed right before).
+      - V(generic) makes the newest generic kernel the default once the collection has set the default (the
+        drop-in carries C(GRUB_DEFAULT)) or when GRUB's default entry boots a PREEMPT_RT kernel; otherwise GRUB
+        keeps its own choice.
+      - A running kernel other than the one the next boot runs counts in RV(reboot_required).
+    type: str
+    choices: [any, realtime, generic]
+    default: any
+  kernel_release:
+    description:
+      - A kernel release (C(uname -r)) to make GRUB's default, instead of O(kernel); it must be installed
+        under C(/boot). With O(state=absent) the drop-in then carries only C(GRUB_DEFAULT) (untune boots the
+        kernel from before the first tuning while the PREEMPT_RT kernel stays installed).
+      - A release that is not installed fails the module, unless O(kernel=generic), which then makes the
+        newest installed generic kernel the default (with a warning).
+    type: str
+  grub_probe_command:
+    description: The command that prints the root file system's uuid, which GRUB's menu entry ids carry.
+    type: list
+    elements: str
+    default: [grub-probe, --target=fs_uuid, /]
   root:
     description:
       - Directory that every file path above (and C(/proc/cmdline)) is relative to.
@@ -176,6 +205,12 @@ EXAMPLES = r"""
       - hugepages=4
     owned_keys: [isolcpus, nohz_full, rcu_nocbs, hugepagesz, hugepages, default_hugepagesz]
     backend: grubby
+
+- name: Boot the distribution's PREEMPT_RT kernel with the planned arguments
+  bot4.hft.kernel_cmdline:
+    args: "{{ hft_plan.kernel_args }}"
+    owned_keys: "{{ hft_plan.kernel_arg_keys }}"
+    kernel: "{{ hft_plan.kernel.flavour }}"
 
 - name: Remove every argument the collection added (untune)
   bot4.hft.kernel_cmdline:
@@ -228,6 +263,28 @@ reboot_required:
       configuration and accepted with O(conflicts=warn) are not counted.
   returned: always
   type: bool
+kernel_switch_required:
+  description: The next boot runs another kernel than the running one (O(kernel), O(kernel_release)).
+  returned: always
+  type: bool
+kernel_release_running:
+  description: The running kernel's release (C(/proc/sys/kernel/osrelease)).
+  returned: always
+  type: str
+  sample: 6.1.0-28-amd64
+kernel_release_next:
+  description: The release the drop-in makes the default; null when GRUB keeps its own choice.
+  returned: always
+  type: str
+  sample: 6.1.0-28-rt-amd64
+grub_default:
+  description: The menu entry id the drop-in sets as C(GRUB_DEFAULT), or null.
+  returned: when O(backend=grub_dropin)
+  type: str
+grub_default_before:
+  description: The menu entry id the collection's drop-in set before the run, or null.
+  returned: when O(backend=grub_dropin)
+  type: str
 running_missing:
   description: Desired arguments the running kernel does not carry.
   returned: always

@@ -73,6 +73,16 @@ options:
         description: The collection's GRUB drop-in (O(bot4.hft.kernel_cmdline#module:dropin_path)).
         type: path
         default: /etc/default/grub.d/90-bot4-hft.cfg
+      kernel:
+        description: The kind of kernel the bootloader must boot (O(bot4.hft.kernel_cmdline#module:kernel)).
+        type: str
+        choices: [any, realtime, generic]
+        default: any
+      grub_probe_command:
+        description: O(bot4.hft.kernel_cmdline#module:grub_probe_command).
+        type: list
+        elements: str
+        default: [grub-probe, --target=fs_uuid, /]
   kubelet:
     description:
       - Where the kubelet is, to read it (RV(state.kubelet)). Not given - the kubelet is not read.
@@ -187,6 +197,11 @@ state:
     nohz_full:
       description: C(/sys/devices/system/cpu/nohz_full).
       type: str
+    kernel:
+      description:
+        - The running kernel - C(release) (C(uname -r), C(/proc/sys/kernel/osrelease)), C(version) (C(uname -v),
+          C(/proc/sys/kernel/version)) and C(realtime) (the version says C(PREEMPT_RT)).
+      type: dict
     runtime:
       description:
         - C(installed) (the applier's command is there), C(config) (its configuration, per section, or null),
@@ -385,6 +400,9 @@ def main():
                 backend=dict(type="str", choices=["auto", "grub_dropin", "grubby"], default="auto"),
                 conflicts=dict(type="str", choices=["fail", "warn"], default="fail"),
                 dropin_path=dict(type="path", default="/etc/default/grub.d/90-bot4-hft.cfg"),
+                kernel=dict(type="str", choices=["any", "realtime", "generic"], default="any"),
+                grub_probe_command=dict(type="list", elements="str",
+                                        default=["grub-probe", "--target=fs_uuid", "/"]),
             )),
             kubelet=dict(type="dict", options=dict(
                 service=dict(type="str", default="kubelet"),
@@ -414,6 +432,10 @@ def main():
         # "(null)" is how an unset nohz_full reads on some kernels.
         nohz_full = _read(root, "/sys/devices/system/cpu/nohz_full")
         state["nohz_full"] = "" if nohz_full == "(null)" else nohz_full
+        # uname -r and uname -v: a PREEMPT_RT kernel says so in its version.
+        version = _read(root, "/proc/sys/kernel/version")
+        state["kernel"] = {"release": _read(root, "/proc/sys/kernel/osrelease"), "version": version,
+                           "realtime": "PREEMPT_RT" in (version or "").split()}
         state["bootloader"] = None
         if params["kernel_args"] is not None:
             state["bootloader"] = read_bootloader(module, root=root, **params["kernel_args"])

@@ -500,3 +500,63 @@ def test_bootloader_settings_of_a_family_and_given_values_win():
     assert BOOTLOADERS["Debian"]["mkconfig_command"] == ["grub-mkconfig", "-o", "{output}"]
     with pytest.raises(KeyError, match="grub_cfgg"):
         bootloader_settings("Debian", grub_cfgg="/x")
+
+
+# ---------------------------------------------------------------------------
+# The kernel GRUB boots (kernel.realtime)
+
+from ansible_collections.bot4.hft.plugins.module_utils import kernel_cmdline as kc  # noqa: E402
+
+
+@pytest.mark.parametrize("release,realtime", [
+    ("6.1.0-28-rt-amd64", True),
+    ("6.1.0-28-rt-arm64", True),
+    ("5.14.0-427.13.1.el9_4.x86_64+rt", True),
+    ("4.18.0-513.5.1.rt7.307.el8_9.x86_64", True),
+    ("5.15.0-1034-realtime", True),
+    ("6.1.0-28-amd64", False),
+    ("6.1.0-28-cloud-amd64", False),
+    ("5.14.0-427.13.1.el9_4.x86_64", False),
+    ("6.8.0-rtl-custom", False),
+])
+def test_realtime_releases_are_told_apart(release, realtime):
+    assert kc.is_realtime_release(release) is realtime
+
+
+def test_installed_releases_and_the_newest_of_each_kind():
+    names = ["config-6.1.0-28-amd64", "vmlinuz-6.1.0-9-amd64", "vmlinuz-6.1.0-28-amd64", "vmlinuz-6.1.0-25-rt-amd64",
+             "vmlinuz-6.1.0-28-rt-amd64", "vmlinuz-6.1.0-28-amd64.dpkg-tmp", "vmlinuz-", "initrd.img-6.1.0-28-amd64"]
+    releases = kc.installed_releases(names)
+    assert releases == ["6.1.0-9-amd64", "6.1.0-25-rt-amd64", "6.1.0-28-amd64", "6.1.0-28-rt-amd64"]
+    assert kc.pick_kernel(releases, "realtime") == "6.1.0-28-rt-amd64"
+    assert kc.pick_kernel(releases, "generic") == "6.1.0-28-amd64"
+    assert kc.pick_kernel(["6.1.0-28-amd64"], "realtime") is None
+
+
+def test_menu_entry_id_is_debians_advanced_entry_through_its_submenu():
+    assert kc.menu_entry_id("0d7c-5a55", "6.1.0-28-rt-amd64") == (
+        "gnulinux-advanced-0d7c-5a55>gnulinux-6.1.0-28-rt-amd64-advanced-0d7c-5a55")
+    with pytest.raises(kc.CmdlineError, match="is not a file system uuid"):
+        kc.menu_entry_id("", "6.1.0-28-rt-amd64")
+    with pytest.raises(kc.CmdlineError, match="is not a kernel release"):
+        kc.menu_entry_id("0d7c", "6.1.0 $(reboot)")
+
+
+def test_the_dropin_carries_the_default_entry_and_reads_it_back():
+    text = kc.render_dropin(["nosoftlockup"], "gnulinux-advanced-u>gnulinux-6.1.0-28-rt-amd64-advanced-u")
+    assert text.splitlines()[-1] == 'GRUB_DEFAULT="gnulinux-advanced-u>gnulinux-6.1.0-28-rt-amd64-advanced-u"'
+    assert kc.parse_dropin(text) == ["nosoftlockup"]
+    assert kc.parse_dropin_default(text) == "gnulinux-advanced-u>gnulinux-6.1.0-28-rt-amd64-advanced-u"
+    assert kc.parse_dropin_default(kc.render_dropin(["nosoftlockup"])) is None
+    assert kc.parse_dropin_default('GRUB_DEFAULT="x"\n') is None  # not the collection's file
+    with pytest.raises(kc.CmdlineError, match="is not a GRUB menu entry id"):
+        kc.render_dropin([], 'x"; reboot; "')
+
+
+@pytest.mark.parametrize("cmdline,release", [
+    ("BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=0a1b ro quiet", "6.1.0-28-amd64"),
+    ("BOOT_IMAGE=(hd0,gpt2)/vmlinuz-5.14.0-427.el9.x86_64 root=/dev/sda3", "5.14.0-427.el9.x86_64"),
+    ("root=/dev/vda1 console=ttyS0", None),
+])
+def test_the_release_a_command_line_booted(cmdline, release):
+    assert kc.boot_image_release(cmdline) == release

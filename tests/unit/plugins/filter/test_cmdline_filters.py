@@ -46,3 +46,11 @@ def test_documented():
         doc = yaml.safe_load((here / (name + ".yml")).read_text())
         assert doc["DOCUMENTATION"]["name"] == name
         assert "_input" in doc["DOCUMENTATION"]["options"]
+
+
+def test_release_of_the_booted_kernel():
+    assert mod.cmdline_release("BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=0a1b ro quiet") == "6.1.0-28-amd64"
+    assert mod.cmdline_release("BOOT_IMAGE=/vmlinuz-6.1.0-28-rt-amd64 ro") == "6.1.0-28-rt-amd64"
+    assert mod.cmdline_release("root=/dev/vda1 ro") is None
+    with pytest.raises(AnsibleFilterError, match="cmdline_release: the input is a command line"):
+        mod.cmdline_release(None)

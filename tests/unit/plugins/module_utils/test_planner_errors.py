@@ -559,3 +559,18 @@ def test_release_unplanned_is_a_boolean(lab):
     with pytest.raises(ProfileError) as err:
         plan({"hugepages": {"release_unplanned": "yes"}}, lab)
     assert err.value.errors == [("hft_profile.hugepages.release_unplanned", "must be true or false, got str 'yes'")]
+
+
+# ------------------------------------------------------------- real-time kernel
+def test_realtime_must_be_a_boolean(lab):
+    errors = errors_of({"kernel": {"realtime": "PREEMPT_RT"}}, lab)
+    assert errors == [("hft_profile.kernel.realtime", "must be true or false, got str 'PREEMPT_RT'")]
+
+
+@pytest.mark.parametrize("realtime,flavour", [(True, "realtime"), (False, "generic"), (None, "generic")])
+def test_the_plan_carries_the_kind_of_kernel(lab, realtime, flavour):
+    profile = {} if realtime is None else {"kernel": {"realtime": realtime}}
+    result = plan(profile, lab)
+    assert result["kernel"] == {"realtime": flavour == "realtime", "flavour": flavour}
+    # The kind of kernel is no kernel argument.
+    assert result["kernel_args"] == plan({}, lab)["kernel_args"]

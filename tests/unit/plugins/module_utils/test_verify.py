@@ -205,3 +205,43 @@ def test_parts_limit_the_comparison_and_unknown_parts_are_refused():
     with pytest.raises(ValueError, match="unknown verify parts: kernal"):
         verify(PLAN, state, parts=["kernal"])
     assert set(PARTS) == {"kernel", "runtime", "affinity", "kubelet"}
+
+
+# ---------------------------------------------------------------------------
+# The kind of kernel (kernel.realtime), as node_state_info reads it on the lab VM
+
+GENERIC = {"release": "6.1.0-27-amd64", "version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1 (2024-11-01)",
+           "realtime": False}
+REALTIME = {"release": "6.1.0-27-rt-amd64", "version": "#1 SMP PREEMPT_RT Debian 6.1.115-1 (2024-11-01)",
+            "realtime": True}
+
+
+def realtime_plan(realtime):
+    plan = copy.deepcopy(PLAN)
+    plan["kernel"] = {"realtime": realtime, "flavour": "realtime" if realtime else "generic"}
+    return plan
+
+
+@pytest.mark.parametrize("realtime,kernel", [(False, GENERIC), (True, REALTIME)])
+def test_the_planned_kind_of_kernel_running_is_no_difference(realtime, kernel):
+    state = dict(tuned_state(), kernel=kernel)
+    assert verify(realtime_plan(realtime), state) == []
+
+
+def test_a_realtime_plan_on_a_generic_kernel_names_the_running_kernel():
+    items = verify(realtime_plan(True), dict(tuned_state(), kernel=GENERIC))
+    assert items == [{"area": "kernel", "item": "running kernel (uname -v)", "expected": "PREEMPT_RT",
+                      "actual": "6.1.0-27-amd64 (#1 SMP PREEMPT_DYNAMIC Debian 6.1.115-1 (2024-11-01))"}]
+
+
+def test_a_generic_plan_on_a_realtime_kernel_differs_too():
+    items = verify(realtime_plan(False), dict(tuned_state(), kernel=REALTIME))
+    assert areas(items) == [("kernel", "running kernel (uname -v)")]
+    assert items[0]["expected"] == "a kernel without PREEMPT_RT"
+    assert items[0]["actual"].startswith("6.1.0-27-rt-amd64 (#1 SMP PREEMPT_RT")
+
+
+def test_the_kind_of_kernel_is_part_of_the_kernel_part():
+    state = dict(tuned_state(), kernel=GENERIC)
+    assert verify(realtime_plan(True), state, parts=["runtime", "affinity", "kubelet"]) == []
+    assert verify(realtime_plan(True), {k: v for k, v in state.items() if k != "kernel"}) == []

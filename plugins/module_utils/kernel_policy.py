@@ -144,6 +144,16 @@ FORBIDDEN_ARGS: Dict[str, Refusal] = {
     # housekeeping's confined slices use them; hugetlb: the kubelet's hugepage accounting
     "cgroup_disable": Refusal("disables a cgroup controller that the kubelet and the housekeeping need",
                               None, ("cpuset", "memory", "hugetlb")),
+    # systemd back on the legacy (v1) or hybrid cgroup hierarchy: the confined slices' cpusets
+    # (AllowedCPUs=) and their verification are cgroup v2 files, and the kubelet's managers are
+    # planned on the unified hierarchy
+    "systemd.unified_cgroup_hierarchy": Refusal(
+        "puts systemd on the legacy cgroup hierarchy; the slices' cpusets and the kubelet are planned on cgroup v2",
+        None, ("0", "false", "no", "off", "n")),
+    # the same, with the unified hierarchy kept only for systemd's own use
+    "systemd.legacy_systemd_cgroup_controller": Refusal(
+        "puts systemd on the legacy cgroup hierarchy; the slices' cpusets and the kubelet are planned on cgroup v2",
+        None, ()),
     # kernel threads confined to a CPU list: the plan keeps them on cpu.reserved
     "kthread_cpus": Refusal("places kernel threads, which the plan keeps on the reserved CPUs", "cpu.reserved", ()),
     # unbound workqueues confined at boot: the plan keeps them on cpu.reserved

@@ -2,11 +2,10 @@
 the plan's kernel arguments in one reboot, then untuned back to the kernel the
 node ran before.
 
-Run it on its own (it leaves the node untuned, with the RT kernel installed and
-the GRUB drop-in holding only GRUB_DEFAULT, which the snapshot comparison of
-test_node_tuning_change.py would count as differences):
-
-    .venv/bin/python -m pytest tests/cluster/test_node_realtime.py
+Run it on its own, with its own joined VM (it leaves the node untuned, with the
+RT kernel installed and the GRUB drop-in holding only GRUB_DEFAULT, which the
+snapshot comparison of test_node_tuning_change.py would count as differences):
+`make test-realtime` (marker ``realtime``; `make test` leaves it out).
 
 * A tuning run with the lab group's profile plus ``kernel.realtime: true``
   installs ``linux-image-rt-amd64`` next to the generic kernel, makes the RT
@@ -26,6 +25,8 @@ import json
 import pytest
 
 from conftest import REPO, boots, node_ready, run_playbook, run_tune, wait_until
+
+pytestmark = pytest.mark.realtime
 
 _spec = importlib.util.spec_from_file_location("bot4_node_profiles", REPO / "molecule" / "node" / "tests" / "profiles.py")
 node_profiles = importlib.util.module_from_spec(_spec)

@@ -330,6 +330,14 @@ BAD = [
     case('kernel-cgroup-disable-cpuset', {'kernel': {'extra_args': ['cgroup_disable=cpuset']}},
          'kernel.extra_args[0]',
          "'cgroup_disable=cpuset' disables a cgroup controller that the kubelet and the housekeeping need"),
+    case('kernel-cgroup-v1', {'kernel': {'extra_args': ['cgroup_no_v1=all', 'systemd.unified_cgroup_hierarchy=0']}},
+         'kernel.extra_args[1]',
+         "'systemd.unified_cgroup_hierarchy=0' puts systemd on the legacy cgroup hierarchy; the slices' cpusets "
+         'and the kubelet are planned on cgroup v2'),
+    case('kernel-cgroup-legacy-controller', {'kernel': {'extra_args': ['systemd.legacy_systemd_cgroup_controller']}},
+         'kernel.extra_args[0]',
+         "'systemd.legacy_systemd_cgroup_controller' puts systemd on the legacy cgroup hierarchy; the slices' "
+         'cpusets and the kubelet are planned on cgroup v2'),
     case('kernel-kthread-cpus', {'kernel': {'extra_args': ['kthread_cpus=0-1']}}, 'kernel.extra_args[0]',
          "'kthread_cpus=0-1' places kernel threads, which the plan keeps on the reserved CPUs; use "
          'hft_profile.cpu.reserved instead'),
@@ -544,6 +552,7 @@ def test_every_bad_profile_stops_the_preflight_before_any_change(shape_root, cap
 ALLOWED = [
     pytest.param({"kernel": {"extra_args": ["acpi=noirq", "cgroup_disable=io", "mitigations=off", "l1tf=flush",
                                             "mds=full", "retbleed=auto", "audit=0", "crashkernel=256M",
+                                            "systemd.unified_cgroup_hierarchy=1", "cgroup_no_v1=all",
                                             "console=tty0", "console=ttyS0,115200"]}}, id="refused-keys-other-values"),
     pytest.param({"kernel": {"extra_args": ["panic=10", "sysctl.kernel.panic=10"]}, "sysctl": {"kernel.panic": "10"}},
                  id="one-sysctl-asked-the-same-three-ways"),

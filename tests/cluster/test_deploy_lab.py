@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "tests" / "k8s"))
 from k8s_static import ansible_playbook, require_shared  # noqa: E402
 
 ENVIRONMENTS = ("dev", "staging", "production")
+NAMESPACES = {"dev": "bot4-trading-dev", "staging": "bot4-trading-staging", "production": "bot4-trading"}
 EXTRA_NODES = 4  # with the fixture's 3: 7 nodes = 5 engines + canary + spare
 CRDS = (
     "crds/external-secrets-v2.9.0.yaml",
@@ -38,9 +39,9 @@ CRDS = (
     "crds/monitoring.coreos.com_prometheusrules.yaml",
     "crds/monitoring.coreos.com_podmonitors.yaml",
 )
-DIGEST_A = "registry.invalid/bot4/engine@sha256:" + "a" * 64
-DIGEST_B = "registry.invalid/bot4/engine@sha256:" + "b" * 64
-DIGEST_C = "registry.invalid/bot4/engine@sha256:" + "c" * 64
+DIGEST_A = "bot4/trading-engine@sha256:" + "a" * 64
+DIGEST_B = "bot4/trading-engine@sha256:" + "b" * 64
+DIGEST_C = "bot4/trading-engine@sha256:" + "c" * 64
 CIDRS = "203.0.113.0/24,198.51.100.0/24"
 CRD_PLAYBOOK = """
 - name: Install the CRDs the overlays use
@@ -118,8 +119,8 @@ class Lab:
     def exists(self, *args: str) -> bool:
         return self.cluster.kubectl("get", *args, "-o", "name", check=False).returncode == 0
 
-    def deployment(self, env_name: str, name: str = "bot4-engine") -> dict:
-        return self.get("-n", f"bot4-{env_name}", "deployment", name)
+    def deployment(self, env_name: str, name: str = "bot4-trading-engine") -> dict:
+        return self.get("-n", NAMESPACES[env_name], "deployment", name)
 
     def wait_available(self, env_name: str, replicas: int, timeout: float = 180):
         def ready():
@@ -130,7 +131,7 @@ class Lab:
                     and s.get("updatedReplicas") == replicas
                     and any(c["type"] == "Available" and c["status"] == "True"
                             for c in s.get("conditions", [])))
-        wait_for(ready, timeout, f"bot4-{env_name} engine Available with {replicas} replicas")
+        wait_for(ready, timeout, f"{NAMESPACES[env_name]} engine Available with {replicas} replicas")
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def lab(lab_cluster, clusterctl_module, tmp_path_factory):
             "spec": {"capacity": {"storage": "20Gi"}, "accessModes": ["ReadWriteMany"],
                      "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
                      "hostPath": {"path": f"/var/lib/bot4-lab/{e}"},
-                     "claimRef": {"namespace": f"bot4-{e}", "name": "bot4-engine-journal"}},
+                     "claimRef": {"namespace": NAMESPACES[e], "name": "bot4-trading-engine-journal"}},
         } for e in ENVIRONMENTS]
         (tmp / "vars.json").write_text(json.dumps({
             "cluster_deploy_kubeconfig": str(cluster.kubeconfig),
@@ -179,8 +180,8 @@ def lab(lab_cluster, clusterctl_module, tmp_path_factory):
         yield Lab(cluster, tmp_path_factory.mktemp("deploy"))
     finally:
         for e in ENVIRONMENTS:
-            cluster.kubectl("delete", "namespace", f"bot4-{e}", "--ignore-not-found", "--wait=false", check=False)
-            cluster.kubectl("delete", "priorityclass", f"bot4-engine-{e}", "--ignore-not-found", check=False)
+            cluster.kubectl("delete", "namespace", NAMESPACES[e], "--ignore-not-found", "--wait=false", check=False)
+            cluster.kubectl("delete", "priorityclass", f"bot4-trading-engine-{e}", "--ignore-not-found", check=False)
             cluster.kubectl("delete", "pv", f"bot4-lab-journal-{e}", "--ignore-not-found", "--wait=false", check=False)
         if added:
             cluster.kubectl("delete", "node", *added, "--ignore-not-found", check=False)
@@ -194,7 +195,7 @@ def lab(lab_cluster, clusterctl_module, tmp_path_factory):
     [
         ("dev", {"extra": {"cluster_deploy_environment": "qa"}}, "cluster_deploy_environment"),
         ("dev", {"image": ""}, "cluster_deploy_image: must name the engine image"),
-        ("production", {"image": "registry.invalid/bot4/engine:latest"}, "has no @sha256 digest"),
+        ("production", {"image": "bot4/trading-engine:latest"}, "has no @sha256 digest"),
         ("production", {"extra": {"cluster_deploy_exchange_egress_cidrs": []}},
          "cluster_deploy_exchange_egress_cidrs: production needs"),
         ("dev", {"extra": {"cluster_deploy_exchange_egress_cidrs": ["10.0.0.0/33"]}}, "is not a CIDR"),
@@ -207,24 +208,24 @@ def test_bad_input_fails_early_and_changes_nothing(lab, env_name, kwargs, messag
     proc = lab.play("deploy", env_name, **kwargs)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr, proc.stdout[-4000:]
-    assert not lab.exists("namespace", f"bot4-{env_name}")
+    assert not lab.exists("namespace", NAMESPACES[env_name])
 
 
 def test_missing_crds_fail_before_any_change(lab):
     """The preflight names the unserved kinds; simulated with a made-up kind."""
-    patch = {"target": {"kind": "Service", "name": "bot4-engine"},
+    patch = {"target": {"kind": "Service", "name": "bot4-trading-engine"},
              "patch": json.dumps([{"op": "replace", "path": "/apiVersion", "value": "example.invalid/v1"}])}
     proc = lab.play("deploy", "dev", extra={"cluster_deploy_extra_patches": [patch]})
     assert proc.returncode != 0
     assert "The cluster does not serve Service (example.invalid/v1)" in proc.stdout, proc.stdout[-3000:]
-    assert not lab.exists("namespace", "bot4-dev")
+    assert not lab.exists("namespace", "bot4-trading-dev")
 
 
 def test_dry_run_of_a_fresh_environment_creates_nothing(lab):
     proc = lab.ok("deploy", "dev", check=True)
     assert "does not exist yet" in proc.stdout
-    assert not lab.exists("namespace", "bot4-dev")
-    assert not lab.exists("priorityclass", "bot4-engine-dev")
+    assert not lab.exists("namespace", "bot4-trading-dev")
+    assert not lab.exists("priorityclass", "bot4-trading-engine-dev")
 
 
 # --- every overlay applies, dry-runs, and is idempotent ----------------------
@@ -238,17 +239,17 @@ def test_overlay_applies_and_becomes_available(lab, env_name):
     dep = lab.deployment(env_name)
     ctr = dep["spec"]["template"]["spec"]["containers"][0]
     assert ctr["image"] == DIGEST_A
-    fields = lab.get("-n", f"bot4-{env_name}", "deployment", "bot4-engine", "--show-managed-fields")
+    fields = lab.get("-n", NAMESPACES[env_name], "deployment", "bot4-trading-engine", "--show-managed-fields")
     managers = {m["manager"] for m in fields["metadata"]["managedFields"] if m["operation"] == "Apply"}
     assert "bot4-hft" in managers
-    pods = lab.get("-n", f"bot4-{env_name}", "pods", "-l", "app.kubernetes.io/name=bot4-engine")["items"]
+    pods = lab.get("-n", NAMESPACES[env_name], "pods", "-l", "app.kubernetes.io/name=bot4-trading-engine")["items"]
     assert all(p["spec"]["nodeName"].startswith("kwok-") for p in pods)
     if env_name != "dev":
         assert {p["status"]["qosClass"] for p in pods} == {"Guaranteed"}
     if env_name == "production":
         assert len({p["spec"]["nodeName"] for p in pods}) == len(pods), "two engines on one node"
     # The exchange CIDRs from the inventory replaced the placeholder.
-    pol = lab.get("-n", f"bot4-{env_name}", "networkpolicy", "bot4-engine-egress-exchange")
+    pol = lab.get("-n", NAMESPACES[env_name], "networkpolicy", "bot4-trading-engine-egress-exchange")
     assert [t["ipBlock"]["cidr"] for t in pol["spec"]["egress"][0]["to"]] == CIDRS.split(",")
 
 
@@ -265,25 +266,25 @@ def test_second_apply_changes_nothing_and_dry_run_passes(lab, env_name):
 
 def test_secrets_reach_the_cluster_by_the_configured_route(lab):
     # dev: a plain Secret from inventory variables.
-    sec = lab.get("-n", "bot4-dev", "secret", "bot4-exchange-credentials")
+    sec = lab.get("-n", "bot4-trading-dev", "secret", "exchange-credentials")
     assert sorted(sec["data"]) == ["BINANCE_API_KEY", "BINANCE_API_SECRET"]
     # production: accepted by the real ESO and prometheus-operator CRDs.
-    store = lab.get("-n", "bot4-production", "secretstore", "bot4-secret-store")
-    assert store["spec"]["provider"]["vault"]["auth"]["kubernetes"]["role"] == "bot4-engine-production"
-    es = lab.get("-n", "bot4-production", "externalsecret", "bot4-exchange-credentials")
+    store = lab.get("-n", "bot4-trading", "secretstore", "bot4-secret-store")
+    assert store["spec"]["provider"]["vault"]["auth"]["kubernetes"]["role"] == "bot4-trading-engine-production"
+    es = lab.get("-n", "bot4-trading", "externalsecret", "exchange-credentials")
     assert [d["secretKey"] for d in es["spec"]["data"]] == ["BINANCE_API_KEY", "BINANCE_API_SECRET"]
-    assert lab.exists("-n", "bot4-production", "servicemonitor", "bot4-engine")
-    rule = lab.get("-n", "bot4-production", "prometheusrule", "bot4-engine")
+    assert lab.exists("-n", "bot4-trading", "servicemonitor", "bot4-trading-engine")
+    rule = lab.get("-n", "bot4-trading", "prometheusrule", "bot4-trading-engine")
     alerts = {r.get("alert") for g in rule["spec"]["groups"] for r in g["rules"]}
     assert {"Bot4DrawdownCircuitBreaker", "Bot4DecisionLatencyP99High", "Bot4ErrorRateHigh"} <= alerts
-    assert not lab.exists("-n", "bot4-production", "secret", "bot4-exchange-credentials")
+    assert not lab.exists("-n", "bot4-trading", "secret", "exchange-credentials")
 
 
 # --- pruning ----------------------------------------------------------------
 
 
 def _inventory(lab, env_name):
-    cm = lab.get("-n", f"bot4-{env_name}", "configmap", "bot4-engine-applyset")
+    cm = lab.get("-n", NAMESPACES[env_name], "configmap", "bot4-trading-engine-applyset")
     return json.loads(cm["data"]["objects"])
 
 
@@ -293,35 +294,35 @@ def test_objects_removed_from_the_overlay_are_pruned(lab):
                 "patch": yaml.safe_dump({"$patch": "delete", "apiVersion": api, "kind": kind,
                                          "metadata": {"name": name}})}
 
-    pdb = "policy/v1|PodDisruptionBudget|bot4-staging|bot4-engine"
-    netpol = "networking.k8s.io/v1|NetworkPolicy|bot4-staging|bot4-engine-ingress-metrics"
+    pdb = "policy/v1|PodDisruptionBudget|bot4-trading-staging|bot4-trading-engine"
+    netpol = "networking.k8s.io/v1|NetworkPolicy|bot4-trading-staging|bot4-trading-engine-ingress-metrics"
     assert {pdb, netpol} <= set(_inventory(lab, "staging"))
     # An object of the set whose inventory entry was lost is found by label.
     lab.cluster.apply({"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": "stray", "namespace": "bot4-staging",
-                                    "labels": {"hft.bot4.io/applyset": "bot4-engine-staging"}}})
+                       "metadata": {"name": "stray", "namespace": "bot4-trading-staging",
+                                    "labels": {"hft.bot4.io/applyset": "bot4-trading-engine-staging"}}})
     # An object someone else has taken over (label changed) is never deleted.
-    lab.cluster.kubectl("label", "--overwrite", "-n", "bot4-staging", "networkpolicy",
-                        "bot4-engine-ingress-metrics", "hft.bot4.io/applyset=someone-else")
+    lab.cluster.kubectl("label", "--overwrite", "-n", "bot4-trading-staging", "networkpolicy",
+                        "bot4-trading-engine-ingress-metrics", "hft.bot4.io/applyset=someone-else")
     lab.ok("deploy", "staging", extra={"cluster_deploy_extra_patches": [
-        drop("PodDisruptionBudget", "bot4-engine", "policy/v1"),
-        drop("NetworkPolicy", "bot4-engine-ingress-metrics", "networking.k8s.io/v1")]})
-    assert not lab.exists("-n", "bot4-staging", "pdb", "bot4-engine")
-    assert not lab.exists("-n", "bot4-staging", "configmap", "stray")
-    assert lab.exists("-n", "bot4-staging", "networkpolicy", "bot4-engine-ingress-metrics")
+        drop("PodDisruptionBudget", "bot4-trading-engine", "policy/v1"),
+        drop("NetworkPolicy", "bot4-trading-engine-ingress-metrics", "networking.k8s.io/v1")]})
+    assert not lab.exists("-n", "bot4-trading-staging", "pdb", "bot4-trading-engine")
+    assert not lab.exists("-n", "bot4-trading-staging", "configmap", "stray")
+    assert lab.exists("-n", "bot4-trading-staging", "networkpolicy", "bot4-trading-engine-ingress-metrics")
     assert not {pdb, netpol} & set(_inventory(lab, "staging"))
     # Back in the overlay: recreated (or taken back) and tracked again.
     lab.ok("deploy", "staging")
-    assert lab.exists("-n", "bot4-staging", "pdb", "bot4-engine")
-    pol = lab.get("-n", "bot4-staging", "networkpolicy", "bot4-engine-ingress-metrics")
-    assert pol["metadata"]["labels"]["hft.bot4.io/applyset"] == "bot4-engine-staging"
+    assert lab.exists("-n", "bot4-trading-staging", "pdb", "bot4-trading-engine")
+    pol = lab.get("-n", "bot4-trading-staging", "networkpolicy", "bot4-trading-engine-ingress-metrics")
+    assert pol["metadata"]["labels"]["hft.bot4.io/applyset"] == "bot4-trading-engine-staging"
     assert {pdb, netpol} <= set(_inventory(lab, "staging"))
 
 
 def test_prune_never_touches_other_environments(lab):
     for env_name in ENVIRONMENTS:
-        assert lab.exists("priorityclass", f"bot4-engine-{env_name}")
-        assert lab.exists("-n", f"bot4-{env_name}", "deployment", "bot4-engine")
+        assert lab.exists("priorityclass", f"bot4-trading-engine-{env_name}")
+        assert lab.exists("-n", NAMESPACES[env_name], "deployment", "bot4-trading-engine")
 
 
 def _image(lab, env_name):
@@ -335,12 +336,12 @@ def test_canary_promotes_a_healthy_template(lab):
     rev_before = int(lab.deployment("production")["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
     proc = lab.ok("canary", "production", image=DIGEST_B)
     assert "Apply the canary" in proc.stdout
-    assert not lab.exists("-n", "bot4-production", "deployment", "bot4-engine-canary")
+    assert not lab.exists("-n", "bot4-trading", "deployment", "bot4-trading-engine-canary")
     dep = lab.deployment("production")
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == DIGEST_B
     assert int(dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"]) == rev_before + 1
     lab.wait_available("production", 5)
-    assert not any(k.endswith("|bot4-engine-canary") for k in _inventory(lab, "production"))
+    assert not any(k.endswith("|bot4-trading-engine-canary") for k in _inventory(lab, "production"))
     # Unchanged template: no canary, nothing changes.
     again = lab.ok("canary", "production", image=DIGEST_B)
     assert "Apply the canary" not in again.stdout
@@ -349,7 +350,7 @@ def test_canary_promotes_a_healthy_template(lab):
 
 def test_canary_failure_rolls_back_and_fails(lab):
     """A canary that never becomes available (unschedulable) is removed; stable untouched."""
-    unschedulable = {"target": {"kind": "Deployment", "name": "bot4-engine"},
+    unschedulable = {"target": {"kind": "Deployment", "name": "bot4-trading-engine"},
                      "patch": json.dumps([{"op": "add", "path": "/spec/template/spec/nodeSelector/hft.bot4.io~1missing",
                                            "value": "true"}])}
     before = lab.deployment("production")
@@ -358,11 +359,11 @@ def test_canary_failure_rolls_back_and_fails(lab):
     assert proc.returncode != 0
     assert "failed in the canary phase" in proc.stdout, proc.stdout[-4000:]
     assert "The stable engine was never changed" in proc.stdout
-    assert not lab.exists("-n", "bot4-production", "deployment", "bot4-engine-canary")
+    assert not lab.exists("-n", "bot4-trading", "deployment", "bot4-trading-engine-canary")
     after = lab.deployment("production")
     assert after["spec"]["template"] == before["spec"]["template"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
-    assert not any(k.endswith("|bot4-engine-canary") for k in _inventory(lab, "production"))
+    assert not any(k.endswith("|bot4-trading-engine-canary") for k in _inventory(lab, "production"))
     lab.wait_available("production", 5)
 
 
@@ -372,7 +373,7 @@ def test_failed_promotion_rolls_the_engine_back_and_fails(lab):
     The new template may have at most one pod per zone (required anti-affinity
     on topology.kubernetes.io/zone against its own new label), so the canary
     fits but the rollout of five engines gets stuck."""
-    zone_limited = {"target": {"kind": "Deployment", "name": "bot4-engine"}, "patch": json.dumps([
+    zone_limited = {"target": {"kind": "Deployment", "name": "bot4-trading-engine"}, "patch": json.dumps([
         {"op": "add", "path": "/spec/template/metadata/labels/hft.bot4.io~1probe", "value": "zone-limited"},
         {"op": "add", "path": "/spec/template/spec/affinity/podAntiAffinity/requiredDuringSchedulingIgnoredDuringExecution/-",
          "value": {"topologyKey": "topology.kubernetes.io/zone",
@@ -384,7 +385,7 @@ def test_failed_promotion_rolls_the_engine_back_and_fails(lab):
     assert proc.returncode != 0
     assert "failed in the promote phase" in proc.stdout, proc.stdout[-5000:]
     assert "rolled back to its previous revision" in proc.stdout
-    assert not lab.exists("-n", "bot4-production", "deployment", "bot4-engine-canary")
+    assert not lab.exists("-n", "bot4-trading", "deployment", "bot4-trading-engine-canary")
     assert _image(lab, "production") == before
     lab.wait_available("production", 5)
     dep = lab.deployment("production")
@@ -398,8 +399,8 @@ def test_failed_promotion_rolls_the_engine_back_and_fails(lab):
 def _revisions(lab):
     return {int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]):
             rs["spec"]["template"]["spec"]["containers"][0]["image"]
-            for rs in lab.get("-n", "bot4-production", "replicasets",
-                              "-l", "app.kubernetes.io/name=bot4-engine")["items"]}
+            for rs in lab.get("-n", "bot4-trading", "replicasets",
+                              "-l", "app.kubernetes.io/name=bot4-trading-engine")["items"]}
 
 
 def test_rollback_to_named_and_previous_revision(lab):
@@ -416,7 +417,7 @@ def test_rollback_to_named_and_previous_revision(lab):
     tmpl = lab.deployment("production")["spec"]["template"]["spec"]["containers"][0]
     cm = next(e["valueFrom"]["configMapKeyRef"]["name"] for e in tmpl["env"]
               if "configMapKeyRef" in e.get("valueFrom", {}))
-    assert lab.exists("-n", "bot4-production", "configmap", cm)
+    assert lab.exists("-n", "bot4-trading", "configmap", cm)
     bad = lab.play("rollback", "production", extra={"cluster_deploy_rollback_revision": 999})
     assert bad.returncode != 0
     assert "cluster_deploy_rollback_revision=999: no such revision" in bad.stdout
@@ -430,15 +431,15 @@ def test_emergency_stop_holds_and_resume_restores(lab):
     lab.ok("emergency_stop", "production")
     dep = lab.deployment("production")
     assert dep["spec"]["replicas"] == 0
-    assert json.loads(dep["metadata"]["annotations"]["hft.bot4.io/emergency-stop-replicas"]) == {"bot4-engine": 5}
-    hpa = lab.get("-n", "bot4-production", "hpa", "bot4-engine")
+    assert json.loads(dep["metadata"]["annotations"]["hft.bot4.io/emergency-stop-replicas"]) == {"bot4-trading-engine": 5}
+    hpa = lab.get("-n", "bot4-trading", "hpa", "bot4-trading-engine")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 1)
-    assert not lab.get("-n", "bot4-production", "pods", "-l", "app.kubernetes.io/name=bot4-engine")["items"]
+    assert not lab.get("-n", "bot4-trading", "pods", "-l", "app.kubernetes.io/name=bot4-trading-engine")["items"]
     # The HPA controller has synced since the stop (it reports ScalingDisabled
     # for a target at zero replicas; before the stop it reported missing
     # metrics) and the engine is still at zero.
     def hpa_saw_the_stop():
-        status = lab.get("-n", "bot4-production", "hpa", "bot4-engine").get("status", {})
+        status = lab.get("-n", "bot4-trading", "hpa", "bot4-trading-engine").get("status", {})
         return [c for c in status.get("conditions", [])
                 if c["type"] == "ScalingActive" and c["reason"] == "ScalingDisabled"]
     wait_for(hpa_saw_the_stop, 90, "the HPA to sync with the stopped engine")
@@ -447,12 +448,12 @@ def test_emergency_stop_holds_and_resume_restores(lab):
     again = lab.ok("emergency_stop", "production")
     assert recap(again.stdout)["changed"] == 0, again.stdout[-4000:]
     assert json.loads(lab.deployment("production")["metadata"]["annotations"][
-        "hft.bot4.io/emergency-stop-replicas"]) == {"bot4-engine": 5}
+        "hft.bot4.io/emergency-stop-replicas"]) == {"bot4-trading-engine": 5}
     refused = lab.play("deploy", "production", image=DIGEST_B)
     assert refused.returncode != 0 and "is under an emergency stop" in refused.stdout
     lab.ok("resume", "production", image=DIGEST_B)
     lab.wait_available("production", 5)
-    hpa = lab.get("-n", "bot4-production", "hpa", "bot4-engine")
+    hpa = lab.get("-n", "bot4-trading", "hpa", "bot4-trading-engine")
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (5, 20)
     annotations = lab.deployment("production")["metadata"]["annotations"]
     assert not [k for k in annotations if k.startswith("hft.bot4.io/emergency-stop")]
@@ -468,7 +469,7 @@ def test_backup_writes_config_and_secret_metadata_without_values(lab, tmp_path):
     files = {p.name: p.read_text() for p in run.iterdir()}
     assert set(files) == {"objects.yaml", "configmaps.yaml", "pvcs.yaml", "secrets-metadata.yaml"}
     meta = yaml.safe_load(files["secrets-metadata.yaml"])
-    cred = next(s for s in meta if s["name"] == "bot4-exchange-credentials")
+    cred = next(s for s in meta if s["name"] == "exchange-credentials")
     assert cred["keys"] == ["BINANCE_API_KEY", "BINANCE_API_SECRET"]
     import base64
     for text in files.values():
@@ -480,7 +481,7 @@ def test_backup_writes_config_and_secret_metadata_without_values(lab, tmp_path):
         "HorizontalPodAutoscaler"}  # dev has no HPA
     assert all("managedFields" not in o["metadata"] and "status" not in o for o in objects)
     pvcs = yaml.safe_load(files["pvcs.yaml"])
-    assert [p["metadata"]["name"] for p in pvcs] == ["bot4-engine-journal"]
+    assert [p["metadata"]["name"] for p in pvcs] == ["bot4-trading-engine-journal"]
 
 
 def test_backup_snapshots_need_the_snapshot_api(lab, tmp_path):

@@ -33,14 +33,14 @@ def _groups():
 
 
 def _rules_dir(tmp_path):
-    (tmp_path / "bot4-engine.rules.yml").write_text(yaml.safe_dump({"groups": _groups()}, sort_keys=False))
-    shutil.copy(MONITORING / "tests" / "bot4-engine.test.yml", tmp_path)
+    (tmp_path / "bot4-trading-engine.rules.yml").write_text(yaml.safe_dump({"groups": _groups()}, sort_keys=False))
+    shutil.copy(MONITORING / "tests" / "bot4-trading-engine.test.yml", tmp_path)
     return tmp_path
 
 
 def test_promtool_check_rules(promtool, tmp_path):
     d = _rules_dir(tmp_path)
-    proc = subprocess.run([promtool, "check", "rules", str(d / "bot4-engine.rules.yml")],
+    proc = subprocess.run([promtool, "check", "rules", str(d / "bot4-trading-engine.rules.yml")],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SUCCESS" in proc.stdout
@@ -48,7 +48,7 @@ def test_promtool_check_rules(promtool, tmp_path):
 
 def test_promtool_test_rules(promtool, tmp_path):
     d = _rules_dir(tmp_path)
-    proc = subprocess.run([promtool, "test", "rules", "bot4-engine.test.yml"],
+    proc = subprocess.run([promtool, "test", "rules", "bot4-trading-engine.test.yml"],
                           cwd=d, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -56,9 +56,9 @@ def test_promtool_test_rules(promtool, tmp_path):
 def test_promtool_tests_catch_a_wrong_threshold(promtool, tmp_path):
     """The unit tests are not vacuous: loosening a breaker makes them fail."""
     d = _rules_dir(tmp_path)
-    rules = d / "bot4-engine.rules.yml"
+    rules = d / "bot4-trading-engine.rules.yml"
     rules.write_text(rules.read_text().replace("portfolio_drawdown_ratio) > 0.2", "portfolio_drawdown_ratio) > 0.3"))
-    proc = subprocess.run([promtool, "test", "rules", "bot4-engine.test.yml"],
+    proc = subprocess.run([promtool, "test", "rules", "bot4-trading-engine.test.yml"],
                           cwd=d, capture_output=True, text=True, check=False)
     assert proc.returncode != 0
     assert "Bot4DrawdownCircuitBreaker" in proc.stdout + proc.stderr
@@ -66,7 +66,7 @@ def test_promtool_tests_catch_a_wrong_threshold(promtool, tmp_path):
 
 def test_circuit_breakers_are_defined_and_tested():
     alerts = {r["alert"]: r for g in _groups() for r in g["rules"] if "alert" in r}
-    tests = (MONITORING / "tests" / "bot4-engine.test.yml").read_text()
+    tests = (MONITORING / "tests" / "bot4-trading-engine.test.yml").read_text()
     for name, (metric, threshold) in CIRCUIT_BREAKERS.items():
         expr = re.sub(r"\s+", " ", alerts[name]["expr"])
         assert metric in expr and threshold in expr, (name, expr)
@@ -78,7 +78,7 @@ def test_circuit_breakers_are_defined_and_tested():
 
 def test_dashboard_covers_the_engine_metrics():
     dash = json.loads((MONITORING / "grafana-dashboard.json").read_text())
-    assert dash["uid"] == "bot4-engine"
+    assert dash["uid"] == "bot4-trading-engine"
     exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
     joined = "\n".join(exprs)
     for metric in ENGINE_METRICS:

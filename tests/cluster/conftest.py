@@ -31,6 +31,7 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
+import deploy_lab
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTERCTL = REPO / "lab" / "cluster" / "clusterctl.py"
@@ -38,6 +39,10 @@ LABCTL = REPO / "lab" / "labctl.py"
 # The lab's test workload (lab/cluster/images/hft-probe) and the trading nodes' taint.
 PROBE_IMAGE = "localhost/bot4/hft-probe:v1"
 TAINT = {"key": "hft.bot4.io/dedicated", "value": "trading", "effect": "NoSchedule"}
+
+
+# The deploy tests' session fixture (test_deploy_lab.py, test_runbook_lab.py).
+lab = deploy_lab.lab
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,191 +1,23 @@
 """The engine's overlays and the deploy playbooks against the lab cluster.
 
-Needs the lab cluster (tests/cluster/conftest.py: `lab_cluster`) and the
-upstream CRDs in shared/crds (External Secrets Operator v2.9.0,
-prometheus-operator v0.93): without shared/ these tests fail under CI=true or
-BOT4_REQUIRE_SHARED=1 and are skipped, saying so, elsewhere.
-
-The fixture adds kwok nodes so that production's 5 engines (one per node,
-required anti-affinity) plus a canary fit, installs the CRDs server-side,
-pre-binds a volume for each environment's journal PVC, and removes all of it
-afterwards. Tests run in file order and build on each other (deploy ->
-idempotence -> prune -> canary -> rollback -> stop/resume -> backup).
+The `lab` fixture (tests/cluster/deploy_lab.py) prepares the cluster: kwok
+nodes for production's 5 engines and a canary, the upstream CRDs, a journal
+volume per environment. Tests run in file order and build on each other
+(deploy -> idempotence -> prune -> canary -> rollback -> stop/resume ->
+backup).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import secrets
+import socket
 import subprocess
-import sys
-import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "k8s"))
-from k8s_static import ansible_playbook, require_shared  # noqa: E402
-
-ENVIRONMENTS = ("dev", "staging", "production")
-NAMESPACES = {"dev": "bot4-trading-dev", "staging": "bot4-trading-staging", "production": "bot4-trading"}
-EXTRA_NODES = 4  # with the fixture's 3: 7 nodes = 5 engines + canary + spare
-CRDS = (
-    "crds/external-secrets-v2.9.0.yaml",
-    "crds/monitoring.coreos.com_servicemonitors.yaml",
-    "crds/monitoring.coreos.com_prometheusrules.yaml",
-    "crds/monitoring.coreos.com_podmonitors.yaml",
-)
-DIGEST_A = "bot4/trading-engine@sha256:" + "a" * 64
-DIGEST_B = "bot4/trading-engine@sha256:" + "b" * 64
-DIGEST_C = "bot4/trading-engine@sha256:" + "c" * 64
-CIDRS = "203.0.113.0/24,198.51.100.0/24"
-CRD_PLAYBOOK = """
-- name: Install the CRDs the overlays use
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Apply the CRD bundles
-      ansible.builtin.include_role:
-        name: bot4.hft.cluster_deploy
-        tasks_from: crds
-"""
-
-
-def wait_for(check, timeout: float, what: str, interval: float = 2.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
-
-def recap(output: str) -> dict[str, int]:
-    tail = output.split("PLAY RECAP", 1)[1]
-    match = re.search(r"bot4-\w+\s*:\s*(.*)", tail)
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
-
-
-class Lab:
-    """Runs the project's playbooks against the lab cluster."""
-
-    def __init__(self, cluster, tmp: Path):
-        self.cluster = cluster
-        self.tmp = tmp
-        self.api_key = secrets.token_hex(16)
-        self.api_secret = secrets.token_hex(32)
-
-    def env(self, image: str) -> dict[str, str]:
-        return {
-            "BOT4_KUBECONFIG": str(self.cluster.kubeconfig),
-            "BOT4_ENGINE_IMAGE": image,
-            "BOT4_EXCHANGE_CIDRS": CIDRS,
-            "BOT4_BINANCE_API_KEY": self.api_key,
-            "BOT4_BINANCE_API_SECRET": self.api_secret,
-        }
-
-    def play(self, playbook: str, env_name: str, *args: str, image: str = DIGEST_A,
-             extra: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
-        # No ESO controller in the lab: do not wait for the sync.
-        settings = {"external_secrets_verify": False, "cluster_deploy_wait_timeout": 180,
-                    "cluster_deploy_canary_analysis_seconds": 6,
-                    "cluster_deploy_canary_analysis_interval": 3,
-                    "cluster_deploy_canary_timeout": 60, **(extra or {})}
-        varsfile = self.tmp / f"vars-{time.monotonic_ns()}.json"
-        varsfile.write_text(json.dumps(settings))
-        argv = ["-i", f"inventories/{env_name}", f"playbooks/{playbook}.yml", "-e", f"@{varsfile}", *args]
-        if check:
-            argv.append("--check")
-        proc = ansible_playbook(*argv, env=self.env(image))
-        # Generated credentials must never reach the output.
-        for value in (self.api_key, self.api_secret):
-            assert value not in proc.stdout + proc.stderr, "a secret value was printed"
-        return proc
-
-    def ok(self, *a, **kw) -> subprocess.CompletedProcess:
-        proc = self.play(*a, **kw)
-        assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-        return proc
-
-    def get(self, *args: str) -> dict:
-        return self.cluster.kubectl_json("get", *args)
-
-    def exists(self, *args: str) -> bool:
-        return self.cluster.kubectl("get", *args, "-o", "name", check=False).returncode == 0
-
-    def deployment(self, env_name: str, name: str = "bot4-trading-engine") -> dict:
-        return self.get("-n", NAMESPACES[env_name], "deployment", name)
-
-    def wait_available(self, env_name: str, replicas: int, timeout: float = 180):
-        def ready():
-            d = self.deployment(env_name)
-            s = d.get("status", {})
-            return (d["spec"].get("replicas") == replicas
-                    and s.get("availableReplicas") == replicas
-                    and s.get("updatedReplicas") == replicas
-                    and any(c["type"] == "Available" and c["status"] == "True"
-                            for c in s.get("conditions", [])))
-        wait_for(ready, timeout, f"{NAMESPACES[env_name]} engine Available with {replicas} replicas")
-
-
-@pytest.fixture(scope="module")
-def lab(lab_cluster, clusterctl_module, tmp_path_factory):
-    crd_paths = [require_shared(p) for p in CRDS]
-    cluster = lab_cluster
-    version = cluster.kubectl_json("version")["serverVersion"]["gitVersion"]
-    existing = {n["metadata"]["name"] for n in cluster.kubectl_json("get", "nodes")["items"]}
-    nodes = [n for n in clusterctl_module.fleet_nodes(len(existing) + EXTRA_NODES + 3, version)
-             if n["metadata"]["name"] not in existing][:EXTRA_NODES]
-    added = [n["metadata"]["name"] for n in nodes]
-    try:
-        cluster.kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": nodes}))
-        # The CRDs go in through the role's own entry point (server-side apply).
-        tmp = tmp_path_factory.mktemp("crds")
-        (tmp / "crds.yml").write_text(CRD_PLAYBOOK)
-        # One pre-bound volume per environment for the journal PVC (no
-        # provisioner in the lab), through the same entry point.
-        volumes = [{
-            "apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": f"bot4-lab-journal-{e}"},
-            "spec": {"capacity": {"storage": "20Gi"}, "accessModes": ["ReadWriteMany"],
-                     "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "",
-                     "hostPath": {"path": f"/var/lib/bot4-lab/{e}"},
-                     "claimRef": {"namespace": NAMESPACES[e], "name": "bot4-trading-engine-journal"}},
-        } for e in ENVIRONMENTS]
-        (tmp / "vars.json").write_text(json.dumps({
-            "cluster_deploy_kubeconfig": str(cluster.kubeconfig),
-            "cluster_deploy_crd_files": [str(p) for p in crd_paths],
-            "cluster_deploy_prerequisite_manifests": volumes}))
-        proc = ansible_playbook("-i", "localhost,", "-c", "local", str(tmp / "crds.yml"),
-                                "-e", f"@{tmp / 'vars.json'}",
-                                "-e", "ansible_python_interpreter={{ ansible_playbook_python }}")
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        for crd in ("externalsecrets.external-secrets.io", "secretstores.external-secrets.io",
-                    "servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"):
-            assert cluster.kubectl("get", "crd", crd, check=False).returncode == 0, crd
-        for e in ENVIRONMENTS:
-            assert cluster.kubectl("get", "pv", f"bot4-lab-journal-{e}", check=False).returncode == 0, e
-
-        def tuned_ready():
-            items = cluster.kubectl_json("get", "nodes", "-l", "hft.bot4.io/tuned=true")["items"]
-            return sum(1 for n in items for c in n["status"].get("conditions", [])
-                       if c["type"] == "Ready" and c["status"] == "True") >= len(existing) + EXTRA_NODES - 1
-        wait_for(tuned_ready, 120, "the added kwok nodes to be Ready")
-        yield Lab(cluster, tmp_path_factory.mktemp("deploy"))
-    finally:
-        for e in ENVIRONMENTS:
-            cluster.kubectl("delete", "namespace", NAMESPACES[e], "--ignore-not-found", "--wait=false", check=False)
-            cluster.kubectl("delete", "priorityclass", f"bot4-trading-engine-{e}", "--ignore-not-found", check=False)
-            cluster.kubectl("delete", "pv", f"bot4-lab-journal-{e}", "--ignore-not-found", "--wait=false", check=False)
-        if added:
-            cluster.kubectl("delete", "node", *added, "--ignore-not-found", check=False)
-
+from deploy_lab import CIDRS, DIGEST_A, DIGEST_B, DIGEST_C, ENVIRONMENTS, NAMESPACES, REPO, recap, wait_for
 
 # --- bad input: fails before anything changes --------------------------------
 
@@ -213,7 +45,7 @@ def test_bad_input_fails_early_and_changes_nothing(lab, env_name, kwargs, messag
 
 def test_missing_crds_fail_before_any_change(lab):
     """The preflight names the unserved kinds; simulated with a made-up kind."""
-    patch = {"target": {"kind": "Service", "name": "bot4-trading-engine"},
+    patch = {"target": {"kind": "Service", "name": "bot4-trading-service"},
              "patch": json.dumps([{"op": "replace", "path": "/apiVersion", "value": "example.invalid/v1"}])}
     proc = lab.play("deploy", "dev", extra={"cluster_deploy_extra_patches": [patch]})
     assert proc.returncode != 0
@@ -278,6 +110,38 @@ def test_secrets_reach_the_cluster_by_the_configured_route(lab):
     alerts = {r.get("alert") for g in rule["spec"]["groups"] for r in g["rules"]}
     assert {"Bot4DrawdownCircuitBreaker", "Bot4DecisionLatencyP99High", "Bot4ErrorRateHigh"} <= alerts
     assert not lab.exists("-n", "bot4-trading", "secret", "exchange-credentials")
+
+
+def test_engine_may_reach_the_api_server_and_nothing_more(lab):
+    """The egress policy lists exactly the `kubernetes` EndpointSlice's addresses and ports."""
+    slices = lab.get("-n", "default", "endpointslices", "-l", "kubernetes.io/service-name=kubernetes")["items"]
+    want = {(f"{a}/32", p["port"]) for sl in slices for ep in sl["endpoints"] for a in ep["addresses"]
+            for p in sl["ports"]}
+    assert want, slices
+    for env_name in ENVIRONMENTS:
+        pol = lab.get("-n", NAMESPACES[env_name], "networkpolicy", "bot4-trading-engine-egress-apiserver")
+        assert pol["spec"]["policyTypes"] == ["Egress"]
+        assert pol["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "bot4-trading-engine"}}
+        got = {(t["ipBlock"]["cidr"], p["port"]) for r in pol["spec"]["egress"] for t in r["to"] for p in r["ports"]}
+        assert got == want, (env_name, got, want)
+        assert all(set(t) == {"ipBlock"} for r in pol["spec"]["egress"] for t in r["to"])
+
+
+def test_hpa_custom_metric_needs_its_api(lab):
+    """custom.metrics.k8s.io is not served in the lab: refused unless dropped, and dropped explicitly."""
+    before = lab.get("-n", "bot4-trading", "hpa", "bot4-trading-engine")
+    proc = lab.play("deploy", "production", env={"BOT4_CUSTOM_METRICS": "require"})
+    assert proc.returncode != 0
+    assert "which this cluster does not serve" in proc.stdout, proc.stdout[-3000:]
+    assert "Install prometheus-adapter with the rules in monitoring/prometheus-adapter-rules.yaml" in proc.stdout
+    assert lab.get("-n", "bot4-trading", "hpa", "bot4-trading-engine")["metadata"]["resourceVersion"] == \
+        before["metadata"]["resourceVersion"]
+    # The lab's deploys ran with drop: said so, and only CPU and memory remain.
+    dropped = lab.ok("deploy", "production")
+    assert "dropped decision_latency_us" in dropped.stdout
+    hpa = lab.get("-n", "bot4-trading", "hpa", "bot4-trading-engine")
+    assert [m["type"] for m in hpa["spec"]["metrics"]] == ["Resource", "Resource"]
+    assert hpa["spec"]["behavior"]["scaleDown"]["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 300}]
 
 
 # --- pruning ----------------------------------------------------------------
@@ -393,6 +257,67 @@ def test_failed_promotion_rolls_the_engine_back_and_fails(lab):
     assert "hft.bot4.io/probe" not in dep["spec"]["template"]["metadata"]["labels"]
 
 
+class Prometheus:
+    """A real Prometheus (the pinned Debian package's binary) that scrapes nothing."""
+
+    def __init__(self, tmp: Path):
+        promtool = Path(subprocess.run([str(REPO / "tools" / "k8s-tools.sh"), "promtool"], capture_output=True,
+                                       text=True, check=True).stdout.strip().splitlines()[-1])
+        self.binary = promtool.parent / "prometheus"
+        (tmp / "prometheus.yml").write_text("global:\n  scrape_interval: 15s\n")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(tmp / "prometheus.log", "w")
+        self.proc = subprocess.Popen([str(self.binary), f"--config.file={tmp / 'prometheus.yml'}",
+                                      f"--storage.tsdb.path={tmp / 'tsdb'}", f"--web.listen-address=127.0.0.1:{self.port}"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+def test_production_canary_needs_its_latency_gate(lab):
+    """On by default in production: a canary without a Prometheus is refused before anything changes."""
+    before = lab.deployment("production")
+    proc = lab.play("canary", "production", image=DIGEST_C, extra={"cluster_deploy_canary_latency_gate": None})
+    assert proc.returncode != 0
+    assert "cluster_deploy_canary_prometheus_url: empty, but the canary's latency gate is on" in proc.stdout, \
+        proc.stdout[-3000:]
+    assert not lab.exists("-n", "bot4-trading", "deployment", "bot4-trading-engine-canary")
+    assert lab.deployment("production")["metadata"]["generation"] == before["metadata"]["generation"]
+
+
+def test_canary_without_latency_samples_fails(lab, tmp_path):
+    """A Prometheus with no decision-latency data: "no samples" fails the canary, stable untouched."""
+    prom = Prometheus(tmp_path)
+    try:
+        wait_for(prom.ready, 60, "Prometheus to be ready")
+        before = lab.deployment("production")
+        proc = lab.play("canary", "production", image=DIGEST_C,
+                        extra={"cluster_deploy_canary_latency_gate": True,
+                               "cluster_deploy_canary_prometheus_url": prom.url})
+    finally:
+        prom.stop()
+    assert proc.returncode != 0
+    assert "no samples in Prometheus (the gate fails without data)" in proc.stdout, proc.stdout[-4000:]
+    assert "The stable engine was never changed" in proc.stdout
+    assert not lab.exists("-n", "bot4-trading", "deployment", "bot4-trading-engine-canary")
+    after = lab.deployment("production")
+    assert after["spec"]["template"] == before["spec"]["template"]
+    lab.wait_available("production", 5)
+
+
 # --- rollback ----------------------------------------------------------------
 
 
@@ -491,3 +416,56 @@ def test_backup_snapshots_need_the_snapshot_api(lab, tmp_path):
     assert proc.returncode != 0
     assert "does not serve snapshot.storage.k8s.io/v1 VolumeSnapshot" in proc.stdout
     assert not (tmp_path / "dev").exists()
+
+
+# --- cluster-scoped objects and a plain `kubectl apply -k` --------------------
+
+
+def test_cluster_secret_store_survives_every_deploy(lab):
+    """A ClusterSecretStore carries no namespace, so no deploy prunes it."""
+    vault = {"external_secrets_backend": "vault", "external_secrets_store_kind": "ClusterSecretStore",
+             "external_secrets_store_name": "bot4-trading-dev-store",
+             "external_secrets_vault_server": "https://vault.lab.invalid:8200",
+             "external_secrets_vault_role": "bot4-trading-engine-dev"}
+    try:
+        for _ in range(2):
+            lab.ok("deploy", "dev", extra=vault)
+            store = lab.get("clustersecretstore", "bot4-trading-dev-store")
+            assert "namespace" not in store["metadata"]
+            assert store["metadata"]["labels"]["hft.bot4.io/applyset"] == "bot4-trading-engine-dev"
+        inventory = _inventory(lab, "dev")
+        assert "external-secrets.io/v1|ClusterSecretStore||bot4-trading-dev-store" in inventory, inventory
+        es = lab.get("-n", "bot4-trading-dev", "externalsecret", "exchange-credentials")
+        assert es["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "bot4-trading-dev-store"}
+    finally:
+        # Back to dev's static Secret: the store leaves the overlay and is pruned.
+        lab.ok("deploy", "dev")
+    assert not lab.exists("clustersecretstore", "bot4-trading-dev-store")
+
+
+def test_emergency_stop_finds_an_engine_applied_with_kubectl(lab, tmp_path):
+    """An engine applied by `kubectl apply -k` (no apply-set label) stops by name and label."""
+    ns = "bot4-trading-kubectl"
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": ns,
+        "resources": [str(REPO / "k8s" / "overlays" / "production")]}))
+    try:
+        lab.cluster.kubectl("apply", "-k", str(tmp_path))
+        dep = lab.get("-n", ns, "deployment", "bot4-trading-engine")
+        assert "hft.bot4.io/applyset" not in dep["metadata"]["labels"]
+        # The HPA takes it to its minimum (the pods stay Pending: no volume).
+        wait_for(lambda: lab.get("-n", ns, "deployment", "bot4-trading-engine")["spec"].get("replicas") == 5,
+                 120, "the HPA to scale the engine to 5")
+        lab.ok("emergency_stop", "production", extra={"cluster_deploy_namespace": ns})
+        dep = lab.get("-n", ns, "deployment", "bot4-trading-engine")
+        assert dep["spec"]["replicas"] == 0
+        assert json.loads(dep["metadata"]["annotations"]["hft.bot4.io/emergency-stop-replicas"]) == {
+            "bot4-trading-engine": 5}
+        hpa = lab.get("-n", ns, "hpa", "bot4-trading-engine")
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 1)
+        lab.ok("resume", "production", extra={"cluster_deploy_namespace": ns, "cluster_deploy_wait": False})
+        hpa = lab.get("-n", ns, "hpa", "bot4-trading-engine")
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (5, 20)
+        assert lab.get("-n", ns, "deployment", "bot4-trading-engine")["spec"]["replicas"] == 5
+    finally:
+        lab.cluster.kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=false", check=False)

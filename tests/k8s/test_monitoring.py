@@ -88,3 +88,27 @@ def test_dashboard_covers_the_engine_metrics():
         assert used in recorded, f"dashboard uses {used}, which no rule records"
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
+
+
+def test_prometheus_adapter_serves_the_hpa_custom_metrics(rendered, promtool, tmp_path):
+    """Every Pods metric of the production HPA has an adapter rule, and each
+    rule's query (templates filled in as the adapter does) is valid PromQL."""
+    cm = yaml.safe_load((MONITORING / "prometheus-adapter-rules.yaml").read_text())
+    rules = yaml.safe_load(cm["data"]["config.yaml"])["rules"]
+    served = {r["name"]["as"] for r in rules}
+    hpa = next(d for d in rendered["production"] if d["kind"] == "HorizontalPodAutoscaler")
+    wanted = {m["pods"]["metric"]["name"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"}
+    assert wanted and wanted <= served, (wanted, served)
+    assert {"decision_latency_us", "orders_per_second"} <= served
+    groups = [{"name": "adapter", "rules": []}]
+    for r in rules:
+        series = re.match(r"[a-z_:]+", r["seriesQuery"]).group(0)
+        expr = (r["metricsQuery"].replace("<<.Series>>", series)
+                .replace("<<.LabelMatchers>>", 'namespace="bot4-trading",pod=~"e-1|e-2"')
+                .replace("<<.GroupBy>>", "pod"))
+        assert "<<" not in expr, expr
+        groups[0]["rules"].append({"record": f"adapter:{r['name']['as']}", "expr": expr})
+    (tmp_path / "adapter.rules.yml").write_text(yaml.safe_dump({"groups": groups}))
+    proc = subprocess.run([promtool, "check", "rules", str(tmp_path / "adapter.rules.yml")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

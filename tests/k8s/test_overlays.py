@@ -271,3 +271,40 @@ def test_deploy_sh_rejects_unknown_environment_and_action():
     assert proc.returncode == 2 and "unknown environment 'qa'" in proc.stderr
     proc = subprocess.run([str(script), "dev", "explode"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "unknown action 'explode'" in proc.stderr
+
+
+def test_deploy_sh_usage_names_the_environments_and_their_namespaces():
+    for script in (REPO / "k8s" / "deploy.sh", REPO / "deploy.sh"):
+        proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        for env, ns in NAMESPACES.items():
+            assert re.search(rf"^\s+(ENV\s+)?{env}\s+namespace {ns}$", proc.stdout, re.M), (env, proc.stdout)
+        for action in ("deploy", "canary", "rollback", "stop", "resume", "backup"):
+            assert re.search(rf"^\s+(ACTION\s+)?{action}\s", proc.stdout, re.M), action
+        bare = subprocess.run([str(script)], capture_output=True, text=True, check=False)
+        assert bare.returncode == 2 and bare.stderr.startswith("usage: ./deploy.sh ENV")
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_api_server_egress_policy_allows_nothing_until_the_role_fills_it(rendered, env):
+    """The engine needs the API server (Lease, ConfigMap watch): its policy exists, selects the
+    engine, and without the deploy role's endpoints it has no rule (a rule without peers would
+    allow everything)."""
+    pol = find(rendered[env], "NetworkPolicy", "bot4-trading-engine-egress-apiserver")
+    assert pol["spec"]["policyTypes"] == ["Egress"]
+    assert pol["spec"]["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "bot4-trading-engine"}}
+    assert pol["spec"]["egress"] == []
+
+
+def test_production_hpa_scales_down_slowly(rendered):
+    hpa = find(rendered["production"], "HorizontalPodAutoscaler")
+    down = hpa["spec"]["behavior"]["scaleDown"]
+    assert down["stabilizationWindowSeconds"] >= 300
+    assert down["policies"] == [{"type": "Pods", "value": 1, "periodSeconds": 300}]
+    assert down["selectPolicy"] == "Min"
+
+
+def test_backups_and_runbook_files_are_ignored_by_git():
+    for path in ("backups/production/20260101T000000Z/objects.yaml", "manifest.yaml", "backup.yaml"):
+        proc = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO, check=False)
+        assert proc.returncode == 0, f"{path} is not ignored by git"

@@ -103,14 +103,7 @@ class LabCluster:
 
 
 def wait_until(check, timeout: float, interval: float = 1.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return deploy_lab.wait_for(check, timeout, what, interval)
 
 
 @pytest.fixture(scope="session")

@@ -126,7 +126,15 @@ def test_no_secret_files_in_the_repo():
         cwd=REPO, capture_output=True, text=True, check=True,
     ).stdout.split()
     suspicious = [p for p in tracked if re.search(r"(\.env|secret.*\.(ya?ml|json)|\.pem|\.key)$", p)]
-    assert not suspicious, suspicious
+    # The platform's layout has two such names, neither holding a value: the
+    # dev-only template (empty) and production's External Secrets objects.
+    allowed = {"k8s/base/secrets.yaml", "k8s/overlays/production/external-secrets.yaml"}
+    assert set(suspicious) <= allowed, suspicious
+    for path in allowed:
+        for doc in yaml.safe_load_all((REPO / path).read_text()):
+            if doc and doc["kind"] == "Secret":
+                values = {**doc.get("data", {}), **doc.get("stringData", {})}
+                assert not any(values.values()), f"{path} holds a secret value"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)

@@ -426,8 +426,10 @@ def test_backup_snapshots_need_the_snapshot_api(lab, tmp_path):
 
 
 def test_cluster_secret_store_survives_every_deploy(lab):
-    """A ClusterSecretStore carries no namespace, so no deploy prunes it."""
+    """A ClusterSecretStore carries no namespace, so no deploy prunes it. The engine's
+    envFrom follows external_secrets_target_secret."""
     vault = {"external_secrets_backend": "vault", "external_secrets_store_kind": "ClusterSecretStore",
+             "external_secrets_target_secret": "exchange-credentials-vault",
              "external_secrets_store_name": "bot4-trading-dev-store",
              "external_secrets_vault_server": "https://vault.lab.invalid:8200",
              "external_secrets_vault_role": "bot4-trading-engine-dev"}
@@ -439,12 +441,17 @@ def test_cluster_secret_store_survives_every_deploy(lab):
             assert store["metadata"]["labels"]["hft.bot4.io/applyset"] == "bot4-trading-engine-dev"
         inventory = _inventory(lab, "dev")
         assert "external-secrets.io/v1|ClusterSecretStore||bot4-trading-dev-store" in inventory, inventory
-        es = lab.get("-n", "bot4-trading-dev", "externalsecret", "exchange-credentials")
+        es = lab.get("-n", "bot4-trading-dev", "externalsecret", "exchange-credentials-vault")
         assert es["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "bot4-trading-dev-store"}
+        assert es["spec"]["target"]["name"] == "exchange-credentials-vault"
+        ctr = lab.deployment("dev")["spec"]["template"]["spec"]["containers"][0]
+        assert ctr["envFrom"] == [{"secretRef": {"name": "exchange-credentials-vault"}}]
     finally:
         # Back to dev's static Secret: the store leaves the overlay and is pruned.
         lab.ok("deploy", "dev")
     assert not lab.exists("clustersecretstore", "bot4-trading-dev-store")
+    ctr = lab.deployment("dev")["spec"]["template"]["spec"]["containers"][0]
+    assert ctr["envFrom"] == [{"secretRef": {"name": "exchange-credentials"}}]
 
 
 def test_emergency_stop_finds_an_engine_applied_with_kubectl(lab, tmp_path):

@@ -31,6 +31,7 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
+import deploy_lab
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTERCTL = REPO / "lab" / "cluster" / "clusterctl.py"
@@ -38,6 +39,10 @@ LABCTL = REPO / "lab" / "labctl.py"
 # The lab's test workload (lab/cluster/images/hft-probe) and the trading nodes' taint.
 PROBE_IMAGE = "localhost/bot4/hft-probe:v1"
 TAINT = {"key": "hft.bot4.io/dedicated", "value": "trading", "effect": "NoSchedule"}
+
+
+# The deploy tests' session fixture (test_deploy_lab.py, test_runbook_lab.py).
+lab = deploy_lab.lab
 
 
 def pytest_collection_modifyitems(config, items):
@@ -98,14 +103,7 @@ class LabCluster:
 
 
 def wait_until(check, timeout: float, interval: float = 1.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+    return deploy_lab.wait_for(check, timeout, what, interval)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 from k8s_static import ansible_playbook
 
 GOOD = {
-    "BOT4_ENGINE_IMAGE": "registry.invalid/bot4/engine@sha256:" + "a" * 64,
+    "BOT4_ENGINE_IMAGE": "bot4/trading-engine@sha256:" + "a" * 64,
     "BOT4_EXCHANGE_CIDRS": "203.0.113.0/24",
     "BOT4_BINANCE_API_KEY": "k",
     "BOT4_BINANCE_API_SECRET": "s",
@@ -26,7 +26,7 @@ GOOD = {
          "value of cluster_deploy_environment must be one of: dev, staging, production, got: qa"),
         ("dev", {"BOT4_ENGINE_IMAGE": ""}, {}, "cluster_deploy_image: must name the engine image"),
         ("dev", {"BOT4_ENGINE_IMAGE": "Registry With Spaces"}, {}, "is not an image reference"),
-        ("production", {"BOT4_ENGINE_IMAGE": "registry.invalid/bot4/engine:1.0"}, {},
+        ("production", {"BOT4_ENGINE_IMAGE": "bot4/trading-engine:1.0"}, {},
          "has no @sha256 digest, which cluster_deploy_require_image_digest requires"),
         ("production", {"BOT4_EXCHANGE_CIDRS": ""}, {},
          "cluster_deploy_exchange_egress_cidrs: production needs the exchange endpoints' CIDRs"),

@@ -10,9 +10,10 @@ import secrets
 import jsonschema
 import pytest
 import yaml
-from k8s_static import ansible_playbook, require_shared
+from k8s_static import REPO, ansible_playbook, require_shared
 
 ESO_CRDS = "crds/external-secrets-v2.9.0.yaml"
+REPO_K8S = REPO / "k8s"
 
 PLAYBOOK = """
 - hosts: localhost
@@ -29,16 +30,16 @@ PLAYBOOK = """
 VAULT = {
     "external_secrets_backend": "vault",
     "external_secrets_environment": "production",
-    "external_secrets_namespace": "bot4-production",
+    "external_secrets_namespace": "bot4-trading",
     "external_secrets_vault_server": "https://vault.example.test:8200",
-    "external_secrets_vault_role": "bot4-engine-production",
+    "external_secrets_vault_role": "bot4-trading-engine-production",
 }
 AWS = {
     "external_secrets_backend": "aws",
     "external_secrets_environment": "production",
-    "external_secrets_namespace": "bot4-production",
+    "external_secrets_namespace": "bot4-trading",
     "external_secrets_aws_region": "eu-west-1",
-    "external_secrets_aws_role_arn": "arn:aws:iam::123456789012:role/bot4-engine",
+    "external_secrets_aws_role_arn": "arn:aws:iam::123456789012:role/bot4-trading-engine",
 }
 
 
@@ -92,18 +93,18 @@ def test_eso_objects_match_the_crds(tmp_path, eso_schemas, settings, store_kind)
     _validate(es, eso_schemas["ExternalSecret"])
     assert store["apiVersion"] == es["apiVersion"] == "external-secrets.io/v1"
     assert es["spec"]["secretStoreRef"] == {"kind": store_kind, "name": store["metadata"]["name"]}
-    assert es["spec"]["target"]["name"] == "bot4-exchange-credentials"
+    assert es["spec"]["target"]["name"] == "exchange-credentials"
     assert [d["secretKey"] for d in es["spec"]["data"]] == ["BINANCE_API_KEY", "BINANCE_API_SECRET"]
     provider = store["spec"]["provider"]
     if settings["external_secrets_backend"] == "vault":
         auth = provider["vault"]["auth"]["kubernetes"]
-        assert auth["role"] == "bot4-engine-production"
+        assert auth["role"] == "bot4-trading-engine-production"
         assert auth["serviceAccountRef"]["name"] == docs[0]["metadata"]["name"]
         assert ("namespace" in auth["serviceAccountRef"]) == (store_kind == "ClusterSecretStore")
     else:
         assert provider["aws"]["auth"]["jwt"]["serviceAccountRef"]["name"] == docs[0]["metadata"]["name"]
         assert docs[0]["metadata"]["annotations"] == {
-            "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/bot4-engine"}
+            "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/bot4-trading-engine"}
 
 
 def test_static_secret_values_are_never_printed(tmp_path):
@@ -111,7 +112,7 @@ def test_static_secret_values_are_never_printed(tmp_path):
     proc, docs = _build(tmp_path, {
         "external_secrets_backend": "static",
         "external_secrets_environment": "dev",
-        "external_secrets_namespace": "bot4-dev",
+        "external_secrets_namespace": "bot4-trading-dev",
         "external_secrets_static_data": {"BINANCE_API_KEY": key, "BINANCE_API_SECRET": secret},
     })
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -129,11 +130,11 @@ def test_static_secret_values_are_never_printed(tmp_path):
         ({**AWS, "external_secrets_aws_region": "mars-1"}, "external_secrets_aws_region: must be an AWS region"),
         ({**AWS, "external_secrets_aws_role_arn": "bot4"}, "external_secrets_aws_role_arn: must be the IAM role ARN"),
         ({"external_secrets_backend": "static", "external_secrets_environment": "production",
-          "external_secrets_namespace": "bot4-production",
+          "external_secrets_namespace": "bot4-trading",
           "external_secrets_static_data": {"BINANCE_API_KEY": "k", "BINANCE_API_SECRET": "s"}},
          "external_secrets_backend: production takes its credentials from External Secrets"),
         ({"external_secrets_backend": "static", "external_secrets_environment": "dev",
-          "external_secrets_namespace": "bot4-dev", "external_secrets_static_data": {"BINANCE_API_KEY": "k"}},
+          "external_secrets_namespace": "bot4-trading-dev", "external_secrets_static_data": {"BINANCE_API_KEY": "k"}},
          "external_secrets_static_data.BINANCE_API_SECRET: missing or empty"),
         ({**VAULT, "external_secrets_keys": ["BINANCE-API-KEY"]}, "is not an environment variable name"),
     ],
@@ -145,3 +146,31 @@ def test_bad_secret_settings_fail_early_and_name_the_variable(tmp_path, settings
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr, proc.stdout[-3000:]
     assert docs is None
+
+
+def test_the_role_builds_the_production_file_s_objects(tmp_path):
+    """With production's inventory settings the role yields exactly the objects of
+    k8s/overlays/production/external-secrets.yaml (the file is the one source)."""
+    inventory = yaml.safe_load((REPO / "inventories" / "production" / "group_vars" / "bot4_cluster" / "main.yml").read_text())
+    settings = {k: v for k, v in inventory.items() if k.startswith("external_secrets_")}
+    proc, docs = _build(tmp_path, {**settings, "external_secrets_environment": "production",
+                                   "external_secrets_namespace": "bot4-trading"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    source = [d for d in yaml.safe_load_all((REPO / "k8s" / "overlays" / "production" / "external-secrets.yaml").read_text()) if d]
+    for doc in docs:
+        if not doc["metadata"].get("annotations"):
+            doc["metadata"].pop("annotations", None)
+    assert docs == source
+
+
+def test_a_changed_source_file_changes_what_the_role_builds(tmp_path):
+    source = yaml.safe_load_all((REPO_K8S / "overlays" / "production" / "external-secrets.yaml").read_text())
+    docs = [d for d in source if d]
+    for d in docs:
+        if d["kind"] == "ExternalSecret":
+            d["spec"]["target"]["template"] = {"engineVersion": "v2", "type": "Opaque"}
+    path = tmp_path / "es.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    proc, built = _build(tmp_path, {**VAULT, "external_secrets_source_file": str(path)})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert built[2]["spec"]["target"]["template"] == {"engineVersion": "v2", "type": "Opaque"}

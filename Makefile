@@ -79,16 +79,32 @@ unit: venv
 k8s-static: venv
 	pytest tests/k8s
 
-# Build the collection tarball, install it into a scratch path and check that its
-# modules, filters and roles resolve as bot4.hft.* from the installed copy.
-collection-check: venv
+# Build the collection tarball and install it into a scratch path (build/).
+.PHONY: collection-build galaxy-import ee-context
+collection-build: venv
 	rm -rf build && mkdir -p build/install
 	ansible-galaxy collection build --output-path build .
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/install \
 	  ansible-galaxy collection install --offline --no-deps --force -p build/install build/bot4-hft-*.tar.gz
 	test -f build/install/ansible_collections/bot4/hft/MANIFEST.json
+
+# The built tarball: its modules, filters and roles resolve as bot4.hft.* from
+# the installed copy; galaxy-importer takes it; the execution environment's
+# build context is written from it.
+collection-check: collection-build
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/install:$(CURDIR)/$(VENV)/lib/python3.11/site-packages \
 	  tests/collection_check.sh
+	tests/ee_check.sh
+	tests/galaxy_import.sh
+
+# Galaxy's import check (galaxy-importer, no container engine) on the tarball.
+galaxy-import: collection-build
+	tests/galaxy_import.sh
+
+# execution-environment.yml: the build context (ansible-builder create) and the
+# collection's dependencies as ansible-builder finds them; no container engine.
+ee-context: collection-build
+	tests/ee_check.sh
 
 MOLECULE_SCENARIOS ?= node
 molecule: venv host-deps collection-link

@@ -48,7 +48,9 @@ attributes:
     support: full
     description: Shows the owned argument list before and after, one argument per line.
   platform:
+    support: full
     platforms: posix
+    description: Target OS/families that can be operated against.
 options:
   args:
     description:

@@ -36,7 +36,7 @@ options:
   sections:
     description:
       - Only these sections. Default every section in O(config).
-      - A section named here but absent from O(config) is listed in RV(report.not_configured).
+      - A section named here but absent from O(config) is listed in C(not_configured) of RV(report).
     type: list
     elements: str
     choices: [hugepages, dpdk, sysctl, thp, irq, workqueue, rps, cpufreq, cpuidle, energy_perf_bias]

@@ -106,6 +106,23 @@ galaxy-import: collection-build
 ee-context: collection-build
 	tests/ee_check.sh
 
+# The collection's documentation the way Galaxy and the Ansible docsite take it.
+# docs-lint: antsibull-docs' linter (the docs' schema, markup, and every
+# reference to a module, plugin, role or option, here and in the collections it
+# depends on). docs: antsibull-docs writes reStructuredText for every module,
+# filter and role, Sphinx the HTML: build/docs/html/index.html.
+.PHONY: docs docs-lint
+docs: venv collection-link
+	rm -rf build/docs && mkdir -p -m 755 build/docs/rst
+	antsibull-docs collection --use-current --squash-hierarchy --fail-on-error \
+	  --output-format simplified-rst --dest-dir build/docs/rst bot4.hft
+	sphinx-build -q -W --keep-going -b html -c docs/sphinx build/docs/rst build/docs/html
+	@echo "docs: $(CURDIR)/build/docs/html/index.html"
+
+docs-lint: venv collection-link
+	antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs dependent \
+	  --disallow-unknown-collection-refs --check-extra-docs-refs .cache/collections/ansible_collections/bot4/hft
+
 MOLECULE_SCENARIOS ?= node
 molecule: venv host-deps collection-link
 	@for s in $(MOLECULE_SCENARIOS); do \

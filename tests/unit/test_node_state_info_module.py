@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bot4.hft.plugins.filter.node_differences import node_differences
 from ansible_collections.bot4.hft.plugins.modules import node_state_info
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
+from module_harness import patch_module_args  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "runtime"))
 import fakesys  # noqa: E402

@@ -397,7 +397,7 @@ def check_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[str]
     _housekeeping(chk, top.get("housekeeping"), out["housekeeping"])
     _latency_gate(chk, top.get("latency_gate"), out["latency_gate"])
 
-    for path, _ in chk.errors:
+    for path, _unused in chk.errors:
         _reset_to_default(out, path, root)
     return out, chk.warnings, chk.errors
 

@@ -667,7 +667,7 @@ def _hex4(value: Optional[str]) -> str:
 
 def _cpu_vendor(cpuinfo: str) -> str:
     for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
+        key, _unused, value = line.partition(":")
         if key.strip() == "vendor_id":
             return value.strip()
     return ""

@@ -39,7 +39,7 @@ description:
   - Reports whether the running kernel (C(/proc/cmdline)) differs from the plan, so that
     a single reboot can be scheduled by the caller; this module never reboots.
 author:
-  - bot4 platform team
+  - Bot4 platform team (@bot4-platform)
 attributes:
   check_mode:
     support: full

@@ -133,8 +133,8 @@ def main():
     except ConfigError as exc:
         module.fail_json(msg="config: %s" % exc, report={"sections": {}, "failed": True, "msg": str(exc)})
     read_only = module.check_mode or params["mode"] == "check"
-    _, report = run(config, params["sections"] or [], root=params["root"], check=read_only,
-                    state_dir=params["state_dir"])
+    _unused, report = run(config, params["sections"] or [], root=params["root"], check=read_only,
+                          state_dir=params["state_dir"])
     changed = report["changed"] and (params["mode"] == "apply")
     result = {"changed": changed, "report": report}
     if module._diff and report["changed"]:

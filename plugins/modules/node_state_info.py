@@ -349,16 +349,16 @@ def read_runtime(root, applier, config_dir):
     except ConfigError as exc:
         result["error"] = str(exc)
         return result
-    _, result["report"] = run(result["config"], [], root=root, check=True)
+    _unused, result["report"] = run(result["config"], [], root=root, check=True)
     return result
 
 
 def read_unit(module, unit):
-    rc, out, _ = module.run_command(["systemctl", "show", "-p", "UnitFileState", "-p", "Result", unit])
+    rc, out, _unused = module.run_command(["systemctl", "show", "-p", "UnitFileState", "-p", "Result", unit])
     fields = {"UnitFileState": "", "Result": ""}
     if rc == 0:
         for line in out.splitlines():
-            key, _, value = line.partition("=")
+            key, _unused, value = line.partition("=")
             if key in fields:
                 fields[key] = value.strip()
     return fields

@@ -99,7 +99,7 @@ def test_the_untuned_runtime_is_what_verify_names(lab, capsys):
 
 
 def test_after_the_applier_ran_only_the_unit_is_left(lab, capsys):
-    code, _ = lab.apply({k: PLAN["runtime"][k] for k in HOUSEKEEPING})
+    code, _unused = lab.apply({k: PLAN["runtime"][k] for k in HOUSEKEEPING})
     assert code == 0
     state = read(lab, capsys)
     state["unit"] = {"UnitFileState": "enabled", "Result": "success"}

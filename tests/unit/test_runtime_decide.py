@@ -129,8 +129,6 @@ def test_thp_settings_refuse_unknown_keys():
         sysctl.thp_settings({"shmem": "never"})
 
 
-
-
 # ----------------------------------------------------------------------- irq
 LAB_IRQ = irq.irq_settings({"default_cpus": "0-1,4-5", "cpus": "0-1,4-5"})
 LAB_MOVES = {  # IRQ: (affinity recorded on lab-vm, the affinity it gets)

@@ -305,11 +305,11 @@ def decide_dpdk(cfg, current):
 
     # 2. The drivers' modules, and vfio's no-IOMMU mode where there is no IOMMU.
     actions = decision["actions"]
-    for driver in sorted(set(t for info, t, _ in to_bind if info["driver"] != t)):
+    for driver in sorted(set(t for info, t, _unused in to_bind if info["driver"] != t)):
         if driver not in current["drivers_loaded"]:
             actions.append({"kind": "modprobe", "module": driver, "path": "%s/%s" % (PCI_DRIVERS, driver),
                             "stop": True})
-    if cfg["noiommu"] and not iommu_active and any(t == "vfio-pci" and i["driver"] != t for i, t, _ in to_bind):
+    if cfg["noiommu"] and not iommu_active and any(t == "vfio-pci" and i["driver"] != t for i, t, _unused in to_bind):
         actions.append({"kind": "noiommu", "stop": True})
 
     # 3. Bind, then give back what is no longer configured; stop at the first failure.

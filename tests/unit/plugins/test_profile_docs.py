@@ -7,8 +7,6 @@
 import re
 from pathlib import Path
 
-import sysfs_builder  # noqa: F401  (conftest puts the fixtures on the path)
-
 from ansible_collections.bot4.hft.plugins.module_utils.planner import plan
 from ansible_collections.bot4.hft.plugins.module_utils.profile import DEFAULTS, OWNED_ARG_HINTS
 

@@ -32,6 +32,6 @@ def test_captured_tree(tmp_path, tarball):
         result = plan({"numa": {"nic_locality": "ignore"}}, topo)
     except ProfileError as exc:
         # a tiny machine may have nothing to isolate; anything else is a bug
-        assert all("isolate" in reason or "pages are not supported" in reason for _, reason in exc.errors), exc
+        assert all("isolate" in reason or "pages are not supported" in reason for _unused, reason in exc.errors), exc
     else:
         assert result["cpu"]["reserved"]

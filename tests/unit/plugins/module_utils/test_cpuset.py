@@ -90,7 +90,7 @@ def test_format_cpulist_rejects_bad_ids(bad):
 
 def test_cpulist_round_trip_random_sets():
     rng = random.Random(20240601)
-    for _ in range(300):
+    for _unused in range(300):
         cpus = sorted(rng.sample(range(256), rng.randint(0, 40)))
         assert parse_cpulist(format_cpulist(cpus)) == cpus
         assert parse_mask(format_mask(cpus, 256)) == cpus

@@ -60,4 +60,4 @@ def test_every_golden_file_is_tested():
 def test_every_machine_shape_has_a_golden_plan():
     from sysfs_builder import SHAPES
 
-    assert {shape for shape, _ in PAIRS} == set(SHAPES)
+    assert {shape for shape, _unused in PAIRS} == set(SHAPES)

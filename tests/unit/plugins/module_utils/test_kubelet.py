@@ -231,7 +231,7 @@ def test_a_checkpoint_without_a_policy_and_missing_checkpoints():
 
 
 @pytest.mark.parametrize("state", [None, {}, {"installed": False, "config": {"file": MAIN, "dir": "", "documents": [],
-                                                                              "error": None}}])
+                                                                             "error": None}}])
 def test_a_node_without_a_kubelet_has_nothing_to_compare(state):
     result = compare(PLAN, state)
     assert result["installed"] is False

@@ -462,8 +462,8 @@ def test_runtime_idle_poll_alone_plans_cpuidle(shape_topology):
 
 # ------------------------------------------------------------ determinism
 def test_profile_digest_is_stable_and_sees_defaults():
-    a, _ = normalize_profile({})
-    b, _ = normalize_profile(copy.deepcopy(DEFAULTS))
+    a, _unused = normalize_profile({})
+    b, _unused = normalize_profile(copy.deepcopy(DEFAULTS))
     assert a == b
 
 

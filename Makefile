@@ -123,6 +123,26 @@ docs-lint: venv collection-link
 	antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs dependent \
 	  --disallow-unknown-collection-refs --check-extra-docs-refs .cache/collections/ansible_collections/bot4/hft
 
+# ansible-test sanity on the pinned ansible-core, from an
+# ansible_collections/bot4/hft copy of the tree (tests/sanity/run.sh), in a tox
+# virtualenv with ansible-test's own requirement pins (tox.ini).
+.PHONY: sanity matrix
+sanity: venv
+	tox -e sanity
+
+# The version matrix: sanity and the unit tests on the oldest supported
+# ansible-core (meta/runtime.yml) and on the newest. The pinned one is
+# `make sanity` and `make unit`. ansible-core 2.20 and later need Python 3.12 or
+# later on the controller: their environments run where one is found.
+PY312 := $(firstword $(shell command -v python3.13 python3.12 2>/dev/null))
+matrix: venv
+	tox -e sanity-core217,units-core217
+ifneq ($(PY312),)
+	BOT4_PY312=$(PY312) tox -e sanity-core221,units-core221
+else
+	@echo "matrix: ansible-core 2.21 not tested: no python3.12 or python3.13 on this machine"
+endif
+
 MOLECULE_SCENARIOS ?= node
 molecule: venv host-deps collection-link
 	@for s in $(MOLECULE_SCENARIOS); do \

@@ -107,9 +107,11 @@ ee-context: collection-build
 	tests/ee_check.sh
 
 # The collection's documentation the way Galaxy and the Ansible docsite take it.
-# docs-lint: antsibull-docs' linter (the docs' schema, markup, and every
-# reference to a module, plugin, role or option, here and in the collections it
-# depends on). docs: antsibull-docs writes reStructuredText for every module,
+# docs-lint: antsibull-docs' linter (the docs' schema and markup, every
+# reference to a module, plugin, role or option of this collection and of
+# ansible.builtin; from the source tree it does not see galaxy.yml's
+# dependencies, and `--validate-collection-refs all`, which loads every
+# collection of the ansible package, takes 8 minutes here). docs: antsibull-docs writes reStructuredText for every module,
 # filter and role, Sphinx the HTML: build/docs/html/index.html.
 .PHONY: docs docs-lint
 docs: venv collection-link
@@ -121,7 +123,7 @@ docs: venv collection-link
 
 docs-lint: venv collection-link
 	antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs dependent \
-	  --disallow-unknown-collection-refs --check-extra-docs-refs .cache/collections/ansible_collections/bot4/hft
+	  --check-extra-docs-refs .cache/collections/ansible_collections/bot4/hft
 
 # ansible-test sanity on the pinned ansible-core, from an
 # ansible_collections/bot4/hft copy of the tree (tests/sanity/run.sh), in a tox

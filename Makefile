@@ -79,16 +79,71 @@ unit: venv
 k8s-static: venv
 	pytest tests/k8s
 
-# Build the collection tarball, install it into a scratch path and check that its
-# modules, filters and roles resolve as bot4.hft.* from the installed copy.
-collection-check: venv
+# Build the collection tarball and install it into a scratch path (build/).
+.PHONY: collection-build galaxy-import ee-context
+collection-build: venv
 	rm -rf build && mkdir -p build/install
 	ansible-galaxy collection build --output-path build .
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/install \
 	  ansible-galaxy collection install --offline --no-deps --force -p build/install build/bot4-hft-*.tar.gz
 	test -f build/install/ansible_collections/bot4/hft/MANIFEST.json
+
+# The built tarball: its modules, filters and roles resolve as bot4.hft.* from
+# the installed copy; galaxy-importer takes it; the execution environment's
+# build context is written from it.
+collection-check: collection-build
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/build/install:$(CURDIR)/$(VENV)/lib/python3.11/site-packages \
 	  tests/collection_check.sh
+	tests/ee_check.sh
+	tests/galaxy_import.sh
+
+# Galaxy's import check (galaxy-importer, no container engine) on the tarball.
+galaxy-import: collection-build
+	tests/galaxy_import.sh
+
+# execution-environment.yml: the build context (ansible-builder create) and the
+# collection's dependencies as ansible-builder finds them; no container engine.
+ee-context: collection-build
+	tests/ee_check.sh
+
+# The collection's documentation the way Galaxy and the Ansible docsite take it.
+# docs-lint: antsibull-docs' linter (the docs' schema and markup, every
+# reference to a module, plugin, role or option of this collection and of
+# ansible.builtin; from the source tree it does not see galaxy.yml's
+# dependencies, and `--validate-collection-refs all`, which loads every
+# collection of the ansible package, takes 8 minutes here). docs: antsibull-docs writes reStructuredText for every module,
+# filter and role, Sphinx the HTML: build/docs/html/index.html.
+.PHONY: docs docs-lint
+docs: venv collection-link
+	rm -rf build/docs && mkdir -p -m 755 build/docs/rst
+	antsibull-docs collection --use-current --squash-hierarchy --fail-on-error \
+	  --output-format simplified-rst --dest-dir build/docs/rst bot4.hft
+	sphinx-build -q -W --keep-going -b html -c docs/sphinx build/docs/rst build/docs/html
+	@echo "docs: $(CURDIR)/build/docs/html/index.html"
+
+docs-lint: venv collection-link
+	antsibull-docs lint-collection-docs --plugin-docs --validate-collection-refs dependent \
+	  --check-extra-docs-refs .cache/collections/ansible_collections/bot4/hft
+
+# ansible-test sanity on the pinned ansible-core, from an
+# ansible_collections/bot4/hft copy of the tree (tests/sanity/run.sh), in a tox
+# virtualenv with ansible-test's own requirement pins (tox.ini).
+.PHONY: sanity matrix
+sanity: venv
+	tox -e sanity
+
+# The version matrix: sanity and the unit tests on the oldest supported
+# ansible-core (meta/runtime.yml) and on the newest. The pinned one is
+# `make sanity` and `make unit`. ansible-core 2.20 and later need Python 3.12 or
+# later on the controller: their environments run where one is found.
+PY312 := $(firstword $(shell command -v python3.13 python3.12 2>/dev/null))
+matrix: venv
+	tox -e sanity-core217,units-core217
+ifneq ($(PY312),)
+	BOT4_PY312=$(PY312) tox -e sanity-core221,units-core221
+else
+	@echo "matrix: ansible-core 2.21 not tested: no python3.12 or python3.13 on this machine"
+endif
 
 MOLECULE_SCENARIOS ?= node
 molecule: venv host-deps collection-link

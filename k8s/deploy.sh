@@ -60,7 +60,7 @@ esac
 if [[ -z "${ANSIBLE_COLLECTIONS_PATH:-}" ]]; then
   mkdir -p "$repo/.cache/collections/ansible_collections/bot4"
   ln -sfn "$repo" "$repo/.cache/collections/ansible_collections/bot4/hft"
-  site=$(ls -d "$repo"/.venv/lib/python3*/site-packages 2>/dev/null | head -1 || true)
+  site=$(find "$repo"/.venv/lib -maxdepth 2 -path '*/python3*/site-packages' 2>/dev/null | head -1 || true)
   export ANSIBLE_COLLECTIONS_PATH="$repo/.cache/collections${site:+:$site}"
 fi
 playbook_bin=ansible-playbook

@@ -22,8 +22,9 @@ for f in "$src"/plugins/filter/*.yml; do
   name=bot4.hft.$(basename "$f" .yml)
   grep -qx "$name" <<<"$filters" || fail "filter $name does not resolve"
 done
-ansible-doc -t filter $(sed 's/^/bot4.hft./' < <(cd "$src/plugins/filter" && ls *.yml | sed 's/\.yml$//')) >/dev/null \
-  || fail "ansible-doc of the filters failed"
+filter_names=()
+for f in "$src"/plugins/filter/*.yml; do filter_names+=("bot4.hft.$(basename "$f" .yml)"); done
+ansible-doc -t filter "${filter_names[@]}" >/dev/null || fail "ansible-doc of the filters failed"
 for d in "$src"/roles/*/; do
   r=bot4.hft.$(basename "$d")
   grep -qx "$r" <<<"$roles" || fail "role $r does not resolve"

@@ -2,8 +2,10 @@
 # The test suite of `make test`, phase by phase, with a timing table at the end.
 #
 #   static      yamllint, ansible-lint (production), unit tests, k8s/ static checks,
-#               the collection build-install-resolve check; in the background,
-#               beside the lab build (cold) or the cluster tests (warm)
+#               the collection build-install-resolve check with galaxy-importer and
+#               the execution environment's build context, antsibull-docs' lint,
+#               ansible-test sanity; in the background, beside the lab build (cold)
+#               or the cluster tests (warm)
 #   lab build   the lab cluster's binaries and images (Kubernetes from the Go
 #               module proxy: cached by content hash under BOT4_CACHE_DIR) and the
 #               node image; started first, in the background (niced), so that a
@@ -20,7 +22,7 @@
 # the cluster phases each run to their end, so each one cleans up what it
 # started. The exit status is the first failure's.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit
 VBIN=${VBIN:-$PWD/.venv/bin}
 PY=$VBIN/python
 mkdir -p .cache/test-reports
@@ -79,7 +81,7 @@ static_log=.cache/test-reports/static.log
 static_rc=.cache/test-reports/static.rc
 rm -f "$static_rc"
 ( t=$(date +%s)
-  BOT4_REQUIRE_BROWSER=1 make --no-print-directory lint unit k8s-static collection-check > "$static_log" 2>&1; rc=$?
+  BOT4_REQUIRE_BROWSER=1 make --no-print-directory lint unit k8s-static collection-check docs-lint sanity > "$static_log" 2>&1; rc=$?
   echo "$rc $(( $(date +%s) - t ))" > "$static_rc"
   exit $rc ) & static=$!
 echo "== $(date +%T) static checks in the background ($static_log)"

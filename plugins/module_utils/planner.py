@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """plan = f(profile, topology).
 
 ``plan(profile, topology)`` turns the user's ``hft_profile`` and the node's
@@ -93,7 +94,7 @@ def plan(
     # Report the machine-dependent problems of the valid parts too, leaving
     # out those that depend on a field that is already wrong.
     tainted = set()
-    for field, _ in shape_errors:
+    for field, _unused in shape_errors:
         rel = field[len(root) + 1:] if field.startswith(root + ".") else ""
         for prefix, sections in _TAINTS:
             if rel == prefix or rel.startswith(prefix + ".") or rel.startswith(prefix + "["):
@@ -840,7 +841,7 @@ class _Planner:
                     continue
                 wanted[(size_kb, n)] = (page["count"], index)
         # fit check, per node
-        for node in sorted({n for (_, n) in wanted}):
+        for node in sorted({n for (_unused, n) in wanted}):
             info = t.node(node)
             if info is None or info.mem_total_kb is None:
                 self.warn("memory size of NUMA node %d is unknown; hugepage fit not checked" % node)
@@ -886,16 +887,16 @@ class _Planner:
                     % (release or "(unknown)", PER_NODE_HUGEPAGES_MIN_KERNEL[0], PER_NODE_HUGEPAGES_MIN_KERNEL[1])
                 )
         entries = []
-        sizes = sorted({s for (s, _) in wanted}, reverse=True)
+        sizes = sorted({s for (s, _unused) in wanted}, reverse=True)
         args: List[str] = ["default_hugepagesz=%s" % prof["default_size"]]
         for size_kb in sizes:
             # Every node with memory gets an entry (0 where nothing was asked),
             # so roles set and verify each node without deriving anything.
             counts = {n: 0 for n in memory_nodes}
-            counts.update({n: c for (s, n), (c, _) in wanted.items() if s == size_kb})
+            counts.update({n: c for (s, n), (c, _unused) in wanted.items() if s == size_kb})
             per_node = sorted(counts.items())
-            total = sum(c for _, c in per_node)
-            uniform = len({c for _, c in per_node}) == 1
+            total = sum(c for _unused, c in per_node)
+            uniform = len({c for _unused, c in per_node}) == 1
             if mode == "per_node":
                 at_boot = True
                 spec = ",".join("%d:%d" % (n, c) for n, c in per_node if c > 0)

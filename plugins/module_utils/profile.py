@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The ``hft_profile`` schema: shape checks, defaults and normalisation.
 
 ``normalize_profile(raw)`` returns the profile with every default filled in
@@ -372,7 +373,7 @@ def check_profile(raw: Any, root: str = ROOT) -> Tuple[Dict[str, Any], List[str]
     _latency_gate(chk, top.get("latency_gate"), out["latency_gate"])
     _ignored(chk, top, out)
 
-    for path, _ in chk.errors:
+    for path, _unused in chk.errors:
         _reset_to_default(out, path, root)
     return out, chk.warnings, chk.errors
 

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Hardware topology of one node, read from sysfs and procfs.
 
 ``read_topology(root)`` is the only function here that does I/O; every path
@@ -682,7 +683,7 @@ def _hex4(value: Optional[str]) -> str:
 
 def _cpu_vendor(cpuinfo: str) -> str:
     for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
+        key, _unused, value = line.partition(":")
         if key.strip() == "vendor_id":
             return value.strip()
     return ""

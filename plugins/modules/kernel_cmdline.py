@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ description:
   - Reports whether the running kernel (C(/proc/cmdline)) differs from the plan, so that
     a single reboot can be scheduled by the caller; this module never reboots.
 author:
-  - bot4 platform team
+  - Bot4 platform team (@bot4-platform)
 attributes:
   check_mode:
     support: full
@@ -47,7 +48,9 @@ attributes:
     support: full
     description: Shows the owned argument list before and after, one argument per line.
   platform:
+    support: full
     platforms: posix
+    description: Target OS/families that can be operated against.
 options:
   args:
     description:

@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ options:
   sections:
     description:
       - Only these sections. Default every section in O(config).
-      - A section named here but absent from O(config) is listed in RV(report.not_configured).
+      - A section named here but absent from O(config) is listed in C(not_configured) of RV(report).
     type: list
     elements: str
     choices: [hugepages, dpdk, sysctl, thp, irq, workqueue, kthread, rps, cpufreq, cpuidle, energy_perf_bias]
@@ -132,8 +133,8 @@ def main():
     except ConfigError as exc:
         module.fail_json(msg="config: %s" % exc, report={"sections": {}, "failed": True, "msg": str(exc)})
     read_only = module.check_mode or params["mode"] == "check"
-    _, report = run(config, params["sections"] or [], root=params["root"], check=read_only,
-                    state_dir=params["state_dir"])
+    _unused, report = run(config, params["sections"] or [], root=params["root"], check=read_only,
+                          state_dir=params["state_dir"])
     changed = report["changed"] and (params["mode"] == "apply")
     result = {"changed": changed, "report": report}
     if module._diff and report["changed"]:

@@ -1,7 +1,8 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 from __future__ import annotations
 
@@ -363,16 +364,16 @@ def read_runtime(root, applier, config_dir):
     except ConfigError as exc:
         result["error"] = str(exc)
         return result
-    _, result["report"] = run(result["config"], [], root=root, check=True)
+    _unused, result["report"] = run(result["config"], [], root=root, check=True)
     return result
 
 
 def read_unit(module, unit):
-    rc, out, _ = module.run_command(["systemctl", "show", "-p", "UnitFileState", "-p", "Result", unit])
+    rc, out, _unused = module.run_command(["systemctl", "show", "-p", "UnitFileState", "-p", "Result", unit])
     fields = {"UnitFileState": "", "Result": ""}
     if rc == 0:
         for line in out.splitlines():
-            key, _, value = line.partition("=")
+            key, _unused, value = line.partition("=")
             if key in fields:
                 fields[key] = value.strip()
     return fields

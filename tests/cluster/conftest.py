@@ -311,7 +311,7 @@ def run_playbook(vm: JoinedVm, playbook: str, label: str, *args: str, profile: d
         extra = ["-e", f"@{override}"]
     junit_dir = vm.inventory.parent / f"junit-{label}"
     env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=str(junit_dir),
-               JUNIT_HIDE_TASK_ARGUMENTS="True")
+                      JUNIT_HIDE_TASK_ARGUMENTS="True")
     started = time.monotonic()
     proc = subprocess.run(
         [str(venv_bin / "ansible-playbook"), "-i", str(inventory or vm.inventory),
@@ -413,8 +413,8 @@ def run_node_suite(vm: JoinedVm, phase: str, plan_dir: Path) -> dict:
     scratch = node_suite_scratch(vm, phase)
     junit = scratch / "junit.xml"
     env = ansible_env(BOT4_NODE_PHASE=phase, BOT4_PLAN_DIR=str(plan_dir), BOT4_LAB_NAME=vm.lab,
-               BOT4_NODE_INVENTORY=str(vm.inventory), BOT4_NODE_SCRATCH=str(scratch),
-               MOLECULE_PROJECT_DIRECTORY=str(REPO))
+                      BOT4_NODE_INVENTORY=str(vm.inventory), BOT4_NODE_SCRATCH=str(scratch),
+                      MOLECULE_PROJECT_DIRECTORY=str(REPO))
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--rootdir", str(NODE_SUITE),

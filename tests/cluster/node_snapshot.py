@@ -114,7 +114,7 @@ def values():
 def sysctls():
     out = {}
     for tree in ("/proc/sys/kernel", "/proc/sys/vm"):
-        for base, _, names in os.walk(tree):
+        for base, _unused, names in os.walk(tree):
             for name in names:
                 full = os.path.join(base, name)
                 if os.access(full, os.R_OK):

@@ -367,6 +367,7 @@ def test_emergency_stop_holds_and_resume_restores(lab):
     # The HPA controller has synced since the stop (it reports ScalingDisabled
     # for a target at zero replicas; before the stop it reported missing
     # metrics) and the engine is still at zero.
+
     def hpa_saw_the_stop():
         status = lab.get("-n", "bot4-trading", "hpa", "bot4-trading-engine").get("status", {})
         return [c for c in status.get("conditions", [])
@@ -415,8 +416,8 @@ def test_backup_writes_config_and_secret_metadata_without_values(lab, tmp_path):
 
 def test_backup_snapshots_need_the_snapshot_api(lab, tmp_path):
     proc = lab.play("backup", "dev", extra={"cluster_deploy_backup_dir": str(tmp_path),
-                                           "cluster_deploy_backup_pvc_snapshots": True,
-                                           "cluster_deploy_backup_snapshot_class": "csi-snapclass"})
+                                            "cluster_deploy_backup_pvc_snapshots": True,
+                                            "cluster_deploy_backup_snapshot_class": "csi-snapclass"})
     assert proc.returncode != 0
     assert "does not serve snapshot.storage.k8s.io/v1 VolumeSnapshot" in proc.stdout
     assert not (tmp_path / "dev").exists()

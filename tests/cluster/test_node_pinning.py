@@ -20,13 +20,8 @@ kubelet:
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
@@ -42,7 +37,7 @@ TASK_NAME = re.compile(r"^TASK \[(.*?)\]", re.MULTILINE)
 def cpus(text: str) -> set[int]:
     out: set[int] = set()
     for part in filter(None, text.strip().split(",")):
-        first, _, last = part.partition("-")
+        first, _unused, last = part.partition("-")
         out.update(range(int(first), int(last or first) + 1))
     return out
 

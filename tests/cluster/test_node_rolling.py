@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from conftest import (CORDON_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, run_playbook, run_tune,
-                      task_section, wait_until)
+                      task_section)
 
 GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
 ANNOTATION = "hft.bot4.io/tuning"

@@ -33,15 +33,14 @@ def test_overlay_builds_into_its_own_namespace(rendered, env):
             assert doc["metadata"].get("namespace") == ns, (doc["kind"], doc["metadata"])
     # Cluster-scoped objects are per environment, so no overlay prunes another's.
     assert find(docs, "PriorityClass")["metadata"]["name"] == f"bot4-trading-engine-{env}"
-    _, pod, _ = _engine(docs)
+    _unused, pod, _unused_b = _engine(docs)
     assert pod["priorityClassName"] == f"bot4-trading-engine-{env}"
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_no_secret_values_in_the_tree(rendered, env):
     assert not [d for d in rendered[env] if d["kind"] == "Secret"]
-    _, _, ctr = _engine(rendered[env])
-    _, _, ctr = _engine(rendered[env])
+    _unused, _unused_b, ctr = _engine(rendered[env])
     assert ctr["envFrom"] == [{"secretRef": {"name": "exchange-credentials"}}]
 
 
@@ -98,7 +97,7 @@ def test_configmap_still_rolls_the_deployment(rendered, kustomize, tmp_path):
     """The generated ConfigMap's name carries a content hash, which the Deployment refers to."""
     cm = find(rendered["production"], "ConfigMap")
     assert re.fullmatch(r"bot4-trading-engine-config-[a-z0-9]{10}", cm["metadata"]["name"])
-    _, _, ctr = _engine(rendered["production"])
+    _unused, _unused_b, ctr = _engine(rendered["production"])
     refs = {e["valueFrom"]["configMapKeyRef"]["name"] for e in ctr["env"] if "configMapKeyRef" in e.get("valueFrom", {})}
     assert refs == {cm["metadata"]["name"]}
     # A changed value in base/configmap.yaml renames it.
@@ -170,7 +169,7 @@ def test_engine_is_hardened(rendered, env):
     [("staging", "8", "16Gi", "2Gi"), ("production", "16", "32Gi", "4Gi")],
 )
 def test_tuned_environments_are_guaranteed_and_pinned(rendered, env, cpu, memory, hugepages):
-    _, pod, ctr = _engine(rendered[env])
+    _unused, pod, ctr = _engine(rendered[env])
     res = ctr["resources"]
     assert res["requests"] == res["limits"], "Guaranteed QoS needs requests == limits"
     assert res["limits"] == {"cpu": cpu, "memory": memory, "hugepages-1Gi": hugepages}
@@ -185,7 +184,7 @@ def test_tuned_environments_are_guaranteed_and_pinned(rendered, env, cpu, memory
 
 
 def test_dev_is_burstable_and_unpinned(rendered):
-    _, pod, ctr = _engine(rendered["dev"])
+    _unused, pod, ctr = _engine(rendered["dev"])
     assert ctr["resources"] == {
         "requests": {"cpu": "2", "memory": "4Gi"},
         "limits": {"cpu": "4", "memory": "8Gi"},
@@ -197,7 +196,7 @@ def test_dev_is_burstable_and_unpinned(rendered):
 
 
 def test_production_never_puts_two_engines_on_one_node(rendered):
-    dep, pod, _ = _engine(rendered["production"])
+    dep, pod, _unused = _engine(rendered["production"])
     anti = pod["affinity"]["podAntiAffinity"]
     assert "preferredDuringSchedulingIgnoredDuringExecution" not in anti
     (term,) = anti["requiredDuringSchedulingIgnoredDuringExecution"]
@@ -265,7 +264,7 @@ def test_dev_has_no_prometheus_operator_dependency(rendered):
 
 def test_overlays_name_the_platform_image_with_a_placeholder_tag(rendered):
     for env in ENVIRONMENTS:
-        _, _, ctr = _engine(rendered[env])
+        _unused, _unused_b, ctr = _engine(rendered[env])
         assert ctr["image"] == f"bot4/trading-engine:{env}", ctr["image"]
 
 

@@ -38,7 +38,7 @@ PLAN = [
     "hugepages=0:128,1:0",
     "nosoftlockup",
 ]
-KEYS = sorted({a.split("=")[0] for a in PLAN} | {"nosmt", "intel_iommu", "iommu", "transparent_hugepage"})
+KEYS = sorted({a.split("=", maxsplit=1)[0] for a in PLAN} | {"nosmt", "intel_iommu", "iommu", "transparent_hugepage"})
 
 
 @pytest.fixture

@@ -313,11 +313,11 @@ def test_parse_debian_grub_cfg_entries_and_defaults():
 def test_default_entry_follows_next_entry_then_saved_entry():
     config = parse_grub_cfg(_debian_cfg())
     recovery = "gnulinux-advanced-0d7c6a1e-5a55-4c4e-9d51-3b2e8f7d9a10>1"
-    entry, _ = default_entry(config, {"next_entry": recovery})
+    entry, _unused = default_entry(config, {"next_entry": recovery})
     assert entry.title.endswith("(recovery mode)")
-    entry, _ = default_entry(config, {"next_entry": "1>0"})
+    entry, _unused = default_entry(config, {"next_entry": "1>0"})
     assert entry.title == "Debian GNU/Linux, with Linux 6.1.0-28-cloud-amd64"
-    entry, _ = default_entry(config, {"next_entry": ""})
+    entry, _unused = default_entry(config, {"next_entry": ""})
     assert entry.title == "Debian GNU/Linux"
 
 
@@ -349,7 +349,7 @@ def test_default_entry_unknown_selector_or_submenu():
 def test_default_entry_by_title():
     config = parse_grub_cfg(_debian_cfg())
     config.defaults = ["Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux 6.1.0-28-cloud-amd64"]
-    entry, _ = default_entry(config)
+    entry, _unused = default_entry(config)
     assert entry.entry_id == "gnulinux-6.1.0-28-cloud-amd64-advanced-0d7c6a1e-5a55-4c4e-9d51-3b2e8f7d9a10"
 
 

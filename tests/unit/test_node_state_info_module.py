@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """bot4.hft.node_state_info on a fake node: the lab VM's recorded /proc and
 /sys tree, with the processes, cgroups and applier files a tuned node has;
 then the filter node_differences on what it read."""
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bot4.hft.plugins.filter.node_differences import node_differences
 from ansible_collections.bot4.hft.plugins.modules import node_state_info
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
+from module_harness import patch_module_args  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "runtime"))
 import fakesys  # noqa: E402
@@ -96,7 +99,7 @@ def test_the_untuned_runtime_is_what_verify_names(lab, capsys):
 
 
 def test_after_the_applier_ran_only_the_unit_is_left(lab, capsys):
-    code, _ = lab.apply({k: PLAN["runtime"][k] for k in HOUSEKEEPING})
+    code, _unused = lab.apply({k: PLAN["runtime"][k] for k in HOUSEKEEPING})
     assert code == 0
     state = read(lab, capsys)
     state["unit"] = {"UnitFileState": "enabled", "Result": "success"}

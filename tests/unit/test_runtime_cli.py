@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """bot4-hft-runtime: command line, configuration files, exit codes, whole-plan runs."""
 
 import json
@@ -96,7 +97,7 @@ def test_whole_lab_plan_check_apply_check(lab, capsys, config_dir):
 
 
 def test_section_filter_runs_only_that_section(lab, capsys, config_dir):
-    code, result, _ = run_main(lab, capsys, "--apply", "--config", str(config_dir), "--section", "workqueue")
+    code, result, _unused = run_main(lab, capsys, "--apply", "--config", str(config_dir), "--section", "workqueue")
     assert code == 0
     assert list(result["sections"]) == ["workqueue"]
     assert lab.kernel.paths_written() == ["/sys/devices/virtual/workqueue/cpumask",
@@ -106,13 +107,13 @@ def test_section_filter_runs_only_that_section(lab, capsys, config_dir):
 def test_section_not_configured_is_reported_not_failed(lab, capsys, tmp_path):
     path = tmp_path / "only.json"
     path.write_text(json.dumps({"workqueue": {"cpus": RESERVED}}))
-    code, result, _ = run_main(lab, capsys, "--check", "--config", str(path), "--section", "hugepages")
+    code, result, _unused = run_main(lab, capsys, "--check", "--config", str(path), "--section", "hugepages")
     assert code == 0
     assert result["not_configured"] == ["hugepages"]
 
 
 def test_config_json_inline(lab, capsys):
-    code, result, _ = run_main(lab, capsys, "--check", "--config-json", json.dumps({"workqueue": {"cpus": RESERVED}}))
+    code, result, _unused = run_main(lab, capsys, "--check", "--config-json", json.dumps({"workqueue": {"cpus": RESERVED}}))
     assert code == 2
     assert result["sections"]["workqueue"]["changes"][0]["after"] == "33"
 
@@ -148,7 +149,7 @@ def test_bad_configuration_files(lab, capsys, tmp_path, docs, message):
 def test_invalid_json_names_the_file(lab, capsys, tmp_path):
     path = tmp_path / "broken.json"
     path.write_text("{")
-    code, result, _ = run_main(lab, capsys, "--check", "--config", str(path))
+    code, result, _unused = run_main(lab, capsys, "--check", "--config", str(path))
     assert code == 1
     assert "broken.json is not valid JSON" in result["msg"]
 
@@ -161,13 +162,13 @@ def test_runs_as_a_program_with_only_the_standard_library(tmp_path):
     launcher = fakesys.install_applier(tmp_path / "usr-local")
     argv = [sys.executable, "-IS", str(launcher), "--config-json",
             json.dumps({"workqueue": {"cpus": RESERVED}}), "--root", str(root)]
-    check = subprocess.run(argv + ["--check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    check = subprocess.run(argv + ["--check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
     assert check.returncode == 2, check.stderr
     assert json.loads(check.stdout)["changed"] is True
-    apply = subprocess.run(argv + ["--apply"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    apply = subprocess.run(argv + ["--apply"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
     assert apply.returncode == 0, apply.stderr
     assert (root / "sys/devices/virtual/workqueue/cpumask").read_text().strip() == "33"
-    again = subprocess.run(argv + ["--check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    again = subprocess.run(argv + ["--check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
     assert again.returncode == 0
 
 
@@ -182,7 +183,7 @@ def test_the_installed_command_runs_through_its_own_interpreter_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(fakesys.REPO / "does-not-exist")}
     run = subprocess.run([str(launcher), "--check", "--root", str(root), "--config-json",
                           json.dumps({"workqueue": {"cpus": RESERVED}})],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, check=False)
     assert run.returncode == 2, run.stderr
     assert json.loads(run.stdout)["sections"]["workqueue"]["status"] == "would_change"
 

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The applier's decisions (decide_*), pure: on the state of the recorded
 machines (lab-vm.json, metal-2s.json read in memory by fakesys.RecordedNode,
 no tree on disk) and on hand-made states."""
@@ -184,8 +185,6 @@ def test_thp_without_the_directory_skips():
 def test_thp_settings_refuse_unknown_keys():
     with pytest.raises(ConfigError, match="section thp: unknown keys shmem"):
         sysctl.thp_settings({"shmem": "never"})
-
-
 
 
 # ----------------------------------------------------------------------- irq

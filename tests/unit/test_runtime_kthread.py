@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """bot4-hft-runtime, section kthread: kernel threads that may run anywhere go
 to the housekeeping CPUs; per-CPU threads and the ones the kernel keeps
 (PF_NO_SETAFFINITY) are left and reported.  On the kernel threads recorded on

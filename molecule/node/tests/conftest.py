@@ -55,7 +55,7 @@ def expand(cpulist):
     """'0-1,4' -> {0, 1, 4}; '' -> set()."""
     cpus = set()
     for part in filter(None, cpulist.strip().split(",")):
-        first, _, last = part.partition("-")
+        first, _unused, last = part.partition("-")
         cpus.update(range(int(first), int(last or first) + 1))
     return cpus
 

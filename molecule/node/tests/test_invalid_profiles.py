@@ -87,7 +87,7 @@ def test_rejected_with_its_own_message_before_any_change(host, runs, index):
     failed = [(task["task"]["name"], task["hosts"][hostname])
               for play in report["plays"] for task in play["tasks"]
               if task["hosts"].get(hostname, {}).get("failed")]
-    assert len(failed) == 1, f"{case['name']}: failed tasks {[name for name, _ in failed]}"
+    assert len(failed) == 1, f"{case['name']}: failed tasks {[name for name, _unused in failed]}"
     name, result = failed[0]
     assert name.endswith("preflight : Compute the tuning plan from the profile and the node's topology"), name
     errors = result.get("errors") or []

@@ -171,7 +171,8 @@ def test_module_nics_match_lspci(host, topology):
         nic = module[address]
         assert f"{nic['vendor'].removeprefix('0x')}:{nic['device'].removeprefix('0x')}" == facts["vendor_device"]
         assert nic["driver"] == facts["driver"]
-        assert nic["iommu_group"] == facts["iommu_group"] is not None
+        assert facts["iommu_group"] is not None
+        assert nic["iommu_group"] == facts["iommu_group"]
         if facts["numa_node"] is not None:
             assert nic["numa_node"] == facts["numa_node"]
     dataplane = [n for n in topology["nics"] if f"{n['vendor']}:{n['device']}".replace("0x", "") == DATAPLANE_NIC_ID]

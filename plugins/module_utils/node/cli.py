@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """bot4-hft-runtime: the applier's command line, which the boot unit runs
 before the kubelet and the container runtime start.
 
@@ -59,7 +60,7 @@ def main(argv=None):
     except ConfigError as exc:
         result = {"mode": "check" if args.check else "apply", "changed": False, "failed": True,
                   "sections": {}, "msg": str(exc)}
-        print(json.dumps(result, indent=2 if args.pretty else None, sort_keys=True))
+        sys.stdout.write(json.dumps(result, indent=2 if args.pretty else None, sort_keys=True) + "\n")
         sys.stderr.write("%s: %s\n" % (PROG, exc))
         return EXIT_FAILED
     code, result = run(config, args.section, root=args.root, check=args.check, state_dir=args.state_dir)
@@ -71,9 +72,5 @@ def main(argv=None):
         if data["changes"]:
             sys.stderr.write("%s: %s: %d %s\n" % (PROG, name, len(data["changes"]),
                                                   "would change" if args.check else "changed"))
-    print(json.dumps(result, indent=2 if args.pretty else None, sort_keys=True))
+    sys.stdout.write(json.dumps(result, indent=2 if args.pretty else None, sort_keys=True) + "\n")
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

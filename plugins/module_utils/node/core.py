@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The node applier's common parts: its constants, the context every section
 reads through (paths below a root, check mode), and a section's outcome
 (changes, notices, errors) together with the one writer that carries out what

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The applier's section dpdk: PCI devices bound to vfio-pci / uio_pci_generic through driver_override
 (and given back to their kernel driver when no longer configured); every
 check before the first write.
@@ -304,11 +305,11 @@ def decide_dpdk(cfg, current):
 
     # 2. The drivers' modules, and vfio's no-IOMMU mode where there is no IOMMU.
     actions = decision["actions"]
-    for driver in sorted(set(t for info, t, _ in to_bind if info["driver"] != t)):
+    for driver in sorted(set(t for info, t, _unused in to_bind if info["driver"] != t)):
         if driver not in current["drivers_loaded"]:
             actions.append({"kind": "modprobe", "module": driver, "path": "%s/%s" % (PCI_DRIVERS, driver),
                             "stop": True})
-    if cfg["noiommu"] and not iommu_active and any(t == "vfio-pci" and i["driver"] != t for i, t, _ in to_bind):
+    if cfg["noiommu"] and not iommu_active and any(t == "vfio-pci" and i["driver"] != t for i, t, _unused in to_bind):
         actions.append({"kind": "noiommu", "stop": True})
 
     # 3. Bind, then give back what is no longer configured; stop at the first failure.

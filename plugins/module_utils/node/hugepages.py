@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The applier's section hugepages: per-NUMA-node pools (nodeN/hugepages/hugepages-<kB>/nr_hugepages),
 read back: a shortfall fails with the numbers.
 
@@ -81,7 +82,7 @@ def read_hugepages(ctx, cfg):
                 path = "%s/%s/nr_hugepages" % (base, entry)
                 pools.append({"node": node, "size_kb": int(match.group(1)), "path": path,
                               "count": ctx.read_int(path)})
-    return {"pools": pools, "reclaim": [path for path, _ in RECLAIM if ctx.exists(path)]}
+    return {"pools": pools, "reclaim": [path for path, _unused in RECLAIM if ctx.exists(path)]}
 
 
 def read_pool_counts(ctx, paths):
@@ -126,7 +127,7 @@ def decide_hugepages(cfg, current):
             sizes = sorted(set(s for (n, s) in available if n == node))
             if not sizes:
                 actions.append(message("error", "NUMA node %d has no hugepage pools (nodes with pools: %s)"
-                                       % (node, format_cpulist(set(n for (n, _) in available)) or "none")))
+                                       % (node, format_cpulist(set(n for (n, _unused) in available)) or "none")))
             else:
                 actions.append(message("error", "NUMA node %d has no %s hugepage pool (sizes there: %s)"
                                        % (node, size_name(size_kb), ", ".join(size_name(s) for s in sizes))))

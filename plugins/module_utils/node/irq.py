@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The applier's sections irq (default and per-IRQ affinity; managed IRQs refuse with EIO: skipped and
 counted), workqueue (unbound workqueues' cpumask, global and per workqueue) and rps (receive packet
 steering): housekeeping on the reserved CPUs.

@@ -1,12 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """docs/profile.md documents every profile field and every part of the plan."""
 
 import re
 from pathlib import Path
-
-import sysfs_builder  # noqa: F401  (conftest puts the fixtures on the path)
 
 from ansible_collections.bot4.hft.plugins.module_utils.planner import plan
 from ansible_collections.bot4.hft.plugins.module_utils.profile import DEFAULTS, OWNED_ARG_HINTS

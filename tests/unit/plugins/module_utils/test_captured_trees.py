@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Machines captured with capture_sysfs.py (tests/unit/fixtures/trees/*.tar.gz):
 each is read, round-tripped and planned with a default profile."""
 
@@ -31,6 +32,6 @@ def test_captured_tree(tmp_path, tarball):
         result = plan({"numa": {"nic_locality": "ignore"}}, topo)
     except ProfileError as exc:
         # a tiny machine may have nothing to isolate; anything else is a bug
-        assert all("isolate" in reason or "pages are not supported" in reason for _, reason in exc.errors), exc
+        assert all("isolate" in reason or "pages are not supported" in reason for _unused, reason in exc.errors), exc
     else:
         assert result["cpu"]["reserved"]

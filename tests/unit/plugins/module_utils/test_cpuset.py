@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Kernel cpulist and hex CPU mask parsing and formatting."""
 
 import random
@@ -89,7 +90,7 @@ def test_format_cpulist_rejects_bad_ids(bad):
 
 def test_cpulist_round_trip_random_sets():
     rng = random.Random(20240601)
-    for _ in range(300):
+    for _unused in range(300):
         cpus = sorted(rng.sample(range(256), rng.randint(0, 40)))
         assert parse_cpulist(format_cpulist(cpus)) == cpus
         assert parse_mask(format_mask(cpus, 256)) == cpus

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Golden plans: tests/unit/golden/<shape>__<profile>.json must equal the
 planner's output byte for byte.
 
@@ -60,4 +61,4 @@ def test_every_golden_file_is_tested():
 def test_every_machine_shape_has_a_golden_plan():
     from sysfs_builder import SHAPES
 
-    assert {shape for shape, _ in PAIRS} == set(SHAPES)
+    assert {shape for shape, _unused in PAIRS} == set(SHAPES)

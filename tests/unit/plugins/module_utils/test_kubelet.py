@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """kubelet.py: the settings the lab plan wants of a kubeadm node's kubelet
 (tests/unit/fixtures/kubelet), and what differs from them."""
 
@@ -230,7 +231,7 @@ def test_a_checkpoint_without_a_policy_and_missing_checkpoints():
 
 
 @pytest.mark.parametrize("state", [None, {}, {"installed": False, "config": {"file": MAIN, "dir": "", "documents": [],
-                                                                              "error": None}}])
+                                                                             "error": None}}])
 def test_a_node_without_a_kubelet_has_nothing_to_compare(state):
     result = compare(PLAN, state)
     assert result["installed"] is False

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Planner behaviour on the machine shapes, and properties every plan keeps."""
 
 import copy
@@ -465,8 +466,8 @@ def test_runtime_idle_poll_alone_plans_cpuidle(shape_topology):
 
 # ------------------------------------------------------------ determinism
 def test_profile_digest_is_stable_and_sees_defaults():
-    a, _ = normalize_profile({})
-    b, _ = normalize_profile(copy.deepcopy(DEFAULTS))
+    a, _unused = normalize_profile({})
+    b, _unused = normalize_profile(copy.deepcopy(DEFAULTS))
     assert a == b
 
 

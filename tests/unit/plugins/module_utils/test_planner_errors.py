@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Every validation rule of the planner: each bad profile fails with a
 message that names the field and the reason."""
 
@@ -194,7 +195,7 @@ def test_cpuset_slices(lab):
     assert_error(errors, "hft_profile.housekeeping.cpuset_slices[3]", "must be a systemd slice name")
     assert_error(errors, "hft_profile.housekeeping.cpuset_slices[4]", "must be a systemd slice name")
     assert_error(errors, "hft_profile.housekeeping.cpuset_slices[5]", "must be a systemd slice name", "got int 3")
-    assert not [f for f, _ in errors if f.endswith("cpuset_slices[0]")]
+    assert not [f for f, _unused in errors if f.endswith("cpuset_slices[0]")]
     errors = errors_of({"cpu": {"isolated": "2-3,6-7"}, "housekeeping": {"cpuset_slices": "system.slice"}}, lab)
     assert_error(errors, "hft_profile.housekeeping.cpuset_slices", "must be a list")
 
@@ -495,7 +496,7 @@ def test_all_problems_are_reported_at_once(lab):
             lab,
         )
     err = exc.value
-    fields = [f for f, _ in err.errors]
+    fields = [f for f, _unused in err.errors]
     assert "hft_profile.typo" in fields
     assert "hft_profile.cpu.smt" in fields
     assert "hft_profile.dpdk.driver" in fields
@@ -511,7 +512,7 @@ def test_shape_and_machine_problems_are_reported_together(lab):
         "cpu": {"isolated": "2-3,6-7,96-99"},
         "hugepages": {"pages": [{"size": "1G", "count": 1, "node": 5}]},
     }, lab)
-    assert [f for f, _ in errors] == [
+    assert [f for f, _unused in errors] == [
         "hft_profile.power.governor",
         "hft_profile.kernel.extra_args[0]",
         "hft_profile.cpu.isolated",
@@ -523,7 +524,7 @@ def test_machine_checks_of_a_broken_section_are_not_reported(lab):
     # cpu.smt is wrong, so the CPU rules ran on defaults: their findings would mislead
     errors = errors_of({"cpu": {"smt": "on", "isolated": "96-99"},
                         "dpdk": {"devices": [{"pci": "0000:82:00.0"}]}}, lab)
-    assert [f for f, _ in errors] == ["hft_profile.cpu.smt", "hft_profile.dpdk.devices[0].pci"]
+    assert [f for f, _unused in errors] == ["hft_profile.cpu.smt", "hft_profile.dpdk.devices[0].pci"]
 
 
 def test_topology_rules_report_together(lab):
@@ -532,7 +533,7 @@ def test_topology_rules_report_together(lab):
         "hugepages": {"pages": [{"size": "1G", "count": 1, "node": 5}]},
         "dpdk": {"devices": [{"pci": "0000:82:00.0"}]},
     }, lab)
-    assert {f for f, _ in errors} == {
+    assert {f for f, _unused in errors} == {
         "hft_profile.cpu.isolated",
         "hft_profile.hugepages.pages[0].node",
         "hft_profile.dpdk.devices[0].pci",

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """read_topology on fixture trees of real machine shapes, and the capture script."""
 
 import dataclasses
@@ -97,7 +98,6 @@ def test_epyc_nps4(shape_topology):
     assert t.cpu_vendor == "AuthenticAMD"
 
 
-
 def test_lower_devices_walks_vlans_bonds_and_bridges_once():
     # vlan10 on bond0 over eno1 and eno2; br0 holds bond0 as well (seen once)
     entries = {
@@ -109,6 +109,7 @@ def test_lower_devices_walks_vlans_bonds_and_bridges_once():
     tree = lower_devices(lambda path: entries.get(path, []), ["vlan10", "br0"])
     assert tree == {"vlan10": ["bond0"], "br0": ["bond0"], "bond0": ["eno1", "eno2"], "eno1": [], "eno2": []}
     assert lower_devices(lambda path: [], []) == {}
+
 
 def test_offline_cpus_without_topology(shape_topology):
     t = shape_topology("offline2s")

@@ -1,18 +1,23 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """node_topology_info and node_plan_info run on fixture roots, with their
-arguments fed through ansible.module_utils.testing.patch_module_args."""
+arguments fed through patch_module_args (fixtures/module_harness.py)."""
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.bot4.hft.plugins.module_utils.planner import plan
 from ansible_collections.bot4.hft.plugins.modules import node_plan_info, node_topology_info
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
+from module_harness import patch_module_args  # noqa: E402
 
 LAB_PROFILE = {
     "dpdk": {"devices": [{"pci": "0000:81:00.0"}]},

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """bot4.hft.node_manifest on a scratch root: record what is there, write over
 it as the roles do, put it back, and compare a listing with hashes of the
 whole tree before and after."""

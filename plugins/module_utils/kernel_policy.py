@@ -179,7 +179,12 @@ ARG_SYSCTLS: Dict[str, str] = {
 # Sysctls the plan sets on every node (a profile does not change them).
 PLANNED_SYSCTL: Dict[str, str] = {
     "kernel.numa_balancing": "0",  # no page migration under pinned memory
-    "kernel.timer_migration": "0",  # keep timers where they were armed
+    # 1, as the Node Tuning Operator sets it: an unpinned timer armed on an
+    # isolated CPU (a TCP keep-alive or retransmit timer of a pinned process)
+    # moves to a housekeeping CPU (get_nohz_timer_target() through
+    # get_target_base(), timer.c and hrtimer.c) only when migration is on;
+    # with 0 it stays, and fires, on the isolated CPU.
+    "kernel.timer_migration": "1",
     "vm.stat_interval": "10",  # vmstat work every 10 s instead of 1 s
     # Busy-polling isolated threads never trip it, but a housekeeping task in D
     # state for 2 min (the default) should not produce a stack dump storm.

@@ -21,7 +21,7 @@ HUGEPAGES = {"format": 1, "hugepages": {"pools": [
     {"node": 1, "size_kb": 1048576, "count": 1}, {"node": 0, "size_kb": 2048, "count": 128}]}}
 HOUSEKEEPING = {
     "format": 1,
-    "sysctl": {"kernel.numa_balancing": "0", "kernel.timer_migration": "0", "vm.stat_interval": "10"},
+    "sysctl": {"kernel.numa_balancing": "0", "kernel.timer_migration": "1", "vm.stat_interval": "10"},
     "thp": {"enabled": "never", "defrag": "never"},
     "irq": {"default_cpus": RESERVED, "cpus": RESERVED},
     "workqueue": {"cpus": RESERVED},

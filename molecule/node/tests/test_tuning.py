@@ -186,6 +186,71 @@ def test_sysctls_as_planned(host, plan):
         assert host.check_output(f"sysctl -n {key}").split() == str(value).split(), key
 
 
+# A TCP connection made by a process pinned to one isolated CPU, with a
+# keep-alive of 1 s: the timer is armed there (setsockopt SO_KEEPALIVE) and,
+# with kernel.timer_migration=1, queued on a housekeeping CPU's timer base
+# (get_nohz_timer_target), where it fires.  Seen through the timer
+# tracepoints of a trace instance of its own: the CPU each tcp_keepalive_timer
+# was started on, and the CPU each one expired on.  The probe runs in a
+# transient unit outside the slices confined to the reserved CPUs.
+KEEPALIVE_PROBE = r"""systemd-run --quiet --wait --pipe --collect --slice=bot4hft-probe.slice -- python3 - %d <<'EOF'
+import os, re, socket, sys, time
+cpu = int(sys.argv[1])
+tracing = "/sys/kernel/tracing"
+if not os.path.isdir(tracing + "/instances"):
+    tracing = "/sys/kernel/debug/tracing"
+inst = tracing + "/instances/bot4-hft-keepalive"
+os.mkdir(inst)
+events = [inst + "/events/timer/%%s/enable" %% e for e in ("timer_start", "timer_expire_entry")]
+try:
+    for path in events:
+        open(path, "w").write("1")
+    os.sched_setaffinity(0, {cpu})
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    client = socket.create_connection(server.getsockname())
+    peer, _ = server.accept()
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    time.sleep(3.5)
+    print("pinned", sorted(os.sched_getaffinity(0)))
+    for path in events:
+        open(path, "w").write("0")
+    trace = open(inst + "/trace").read()
+    client.close(); peer.close(); server.close()
+finally:
+    for path in events:
+        open(path, "w").write("0")
+    os.rmdir(inst)
+for line in trace.splitlines():
+    m = re.search(r"\[(\d+)\].*?\b(timer_start|timer_expire_entry):.*function=tcp_keepalive_timer", line)
+    if m:
+        print(int(m.group(1)), m.group(2))
+EOF"""
+
+
+def test_timer_migration_on(host):
+    assert read(host, "/proc/sys/kernel/timer_migration") == "1"
+
+
+def test_keepalive_timer_armed_on_an_isolated_cpu_fires_on_a_reserved_one(host, plan, record_property):
+    isolated = expand(plan["cpu"]["isolated"])
+    reserved = expand(plan["cpu"]["reserved"])
+    cpu = min(isolated)
+    out = host.check_output(KEEPALIVE_PROBE % cpu).splitlines()
+    assert out[0] == "pinned [%d]" % cpu, out
+    rows = [line.split() for line in out[1:]]
+    started = [int(c) for c, event in rows if event == "timer_start"]
+    fired = [int(c) for c, event in rows if event == "timer_expire_entry"]
+    record_property("keepalive_fired_cpus", ",".join(str(c) for c in sorted(set(fired))))
+    # armed on the isolated CPU (by setsockopt), fired at least twice (1 s idle, 1 s interval)
+    assert cpu in started, out
+    assert len(fired) >= 2, out
+    assert set(fired) <= reserved, "keep-alive timers fired on %s (reserved %s)" % (sorted(set(fired)), sorted(reserved))
+
+
 def test_transparent_hugepages_off(host):
     assert read(host, "/sys/kernel/mm/transparent_hugepage/enabled") == "always madvise [never]"
     assert "[never]" in read(host, "/sys/kernel/mm/transparent_hugepage/defrag")

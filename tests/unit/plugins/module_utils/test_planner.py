@@ -380,6 +380,8 @@ def test_sysctl_adds_the_profile_to_the_planned_ones(shape_topology):
     assert p["sysctl"]["net/ipv4/conf/eth0.100/rp_filter"] == "2"
     assert p["runtime"]["sysctl"] == p["sysctl"]
     assert p["sysctl"]["kernel.numa_balancing"] == "0"
+    # unpinned timers armed on an isolated CPU move to a housekeeping CPU
+    assert p["sysctl"]["kernel.timer_migration"] == "1"
     assert list(p["sysctl"]) == sorted(p["sysctl"])
 
 

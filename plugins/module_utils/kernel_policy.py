@@ -68,6 +68,7 @@ OWNED_ARGS: Dict[str, str] = {
     "nmi_watchdog": "kernel.nmi_watchdog",  # no NMI (hard lockup) watchdog
     "skew_tick": "kernel.skew_tick",  # ticks offset per CPU
     "tsc": "kernel.tsc_reliable",  # tsc=reliable: no clocksource watchdog
+    "mce": "kernel.mce_ignore_ce",  # mce=ignore_ce: no corrected-error polling timer or CMCI on any CPU
     "intel_idle.max_cstate": "power.max_cstate",  # deepest C-state, intel_idle
     "processor.max_cstate": "power.max_cstate",  # deepest C-state, ACPI idle
     "idle": "power.idle_poll",  # idle=poll

@@ -1013,6 +1013,17 @@ class _Planner:
             else:
                 self.warn("kernel.tsc_reliable is x86 only; no tsc= argument for CPU vendor %r"
                           % (self.t.cpu_vendor or "unknown"))
+        if k["mce_ignore_ce"]:
+            # The boot argument rather than machinecheck*/ignore_ce at runtime:
+            # the kernel's switch is one for all CPUs (mca_cfg.ignore_ce), in
+            # force before the first polling timer is armed and for every CPU
+            # brought online later, and it needs no machine-check sysfs (absent
+            # on virtual machines without MCE).
+            if self.t.cpu_vendor in INTEL + AMD:
+                args.append("mce=ignore_ce")
+            else:
+                self.warn("kernel.mce_ignore_ce is x86 only; no mce= argument for CPU vendor %r"
+                          % (self.t.cpu_vendor or "unknown"))
         args += power_args
         if not self.smt_enabled:
             args.append("nosmt")

@@ -114,6 +114,7 @@ DEFAULTS: Dict[str, Any] = {
         "nosoftlockup": True,
         "skew_tick": True,
         "tsc_reliable": True,
+        "mce_ignore_ce": True,
         "nmi_watchdog": False,
         "thp": "never",
         "iommu": "auto",
@@ -662,7 +663,7 @@ def _power(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
 
 def _kernel(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     sec = chk.mapping(raw, chk.path("kernel"), out.keys())
-    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "nmi_watchdog", "realtime"):
+    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "mce_ignore_ce", "nmi_watchdog", "realtime"):
         if key in sec:
             out[key] = chk.boolean(sec[key], chk.path("kernel", key))
     if "thp" in sec:

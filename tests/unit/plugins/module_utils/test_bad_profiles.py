@@ -285,6 +285,10 @@ BAD = [
          'instead'),
     case('kernel-owned-nosmt-force', {'kernel': {'extra_args': ['nosmt=force']}}, 'kernel.extra_args[0]',
          "'nosmt=force' sets nosmt, which the collection owns; use hft_profile.cpu.smt instead"),
+    case('kernel-owned-mce-off', {'kernel': {'extra_args': ['mce=off']}}, 'kernel.extra_args[0]',
+         "'mce=off' sets mce, which the collection owns; use hft_profile.kernel.mce_ignore_ce instead"),
+    case('kernel-mce-ignore-ce-word', {'kernel': {'mce_ignore_ce': 'yes'}}, 'kernel.mce_ignore_ce',
+         "must be true or false, got str 'yes'"),
     case('kernel-maxcpus', {'kernel': {'extra_args': ['maxcpus=4']}}, 'kernel.extra_args[0]',
          "'maxcpus=4' changes the set of online CPUs the plan was computed from (only the first CPUs come "
          'up)'),

@@ -54,6 +54,7 @@ def test_lab_defaults_reserve_one_core_per_node(shape_topology):
         "nmi_watchdog=0",
         "skew_tick=1",
         "tsc=reliable",
+        "mce=ignore_ce",
         "intel_idle.max_cstate=1",
         "processor.max_cstate=1",
         "intel_pstate=passive",
@@ -366,8 +367,17 @@ def test_nic_locality_ignore_neither_refuses_nor_warns(shape_topology):
 def test_unknown_cpu_vendor_adds_no_x86_arguments(custom_shape):
     t = custom_shape(dataclasses.replace(sysfs_builder.lab_vm(), vendor=""))
     p = plan({}, t)
-    assert not [a for a in p["kernel_args"] if a.startswith(("tsc=", "intel_", "processor.", "amd_"))]
+    assert not [a for a in p["kernel_args"] if a.startswith(("tsc=", "intel_", "processor.", "amd_", "mce="))]
     assert any("neither Intel nor AMD" in w for w in p["warnings"])
+    assert any("kernel.mce_ignore_ce is x86 only" in w for w in p["warnings"])
+
+
+def test_mce_ignore_ce_is_a_default_with_an_opt_out(shape_topology):
+    assert "mce=ignore_ce" in plan({}, shape_topology("lab"))["kernel_args"]
+    p = plan({"kernel": {"mce_ignore_ce": False}}, shape_topology("lab"))
+    assert not [a for a in p["kernel_args"] if a.startswith("mce")]
+    # the key stays owned: a mce= argument left from an earlier plan is removed
+    assert "mce" in p["kernel_arg_keys"]
 
 
 # ------------------------------------------------------ sysctl, kubelet
@@ -530,7 +540,7 @@ def test_plan_properties(shape_topology, shape, profile_name):
     order = ["isolcpus", "nohz", "nohz_full", "rcu_nocbs", "irqaffinity", "systemd.cpu_affinity",
              "rcupdate.rcu_normal_after_boot", "intel_iommu", "iommu", "default_hugepagesz", "hugepagesz",
              "hugepages", "transparent_hugepage", "nosoftlockup", "nmi_watchdog", "skew_tick", "tsc",
-             "intel_idle.max_cstate", "processor.max_cstate", "idle", "intel_pstate", "amd_pstate", "nosmt"]
+             "mce", "intel_idle.max_cstate", "processor.max_cstate", "idle", "intel_pstate", "amd_pstate", "nosmt"]
     firsts = [order.index(k) for k in keys if k not in ("hugepagesz", "hugepages")]
     assert firsts == sorted(firsts)
     assert set(keys) <= set(p["kernel_arg_keys"])

@@ -174,10 +174,14 @@ class _Planner:
     # -------------------------------------------------------------- build
     def build(self) -> Dict[str, Any]:
         t = self.t
-        self.online = sorted(t.cpus_online)
-        online_set = set(self.online)
-        self.present = sorted(set(t.cpus_present) | online_set)
+        self.present = sorted(set(t.cpus_present) | set(t.cpus_online))
         self.known = set(self.present) | {c.id for c in t.cpus}
+        # cpu.offline: taken offline at every boot by the applier, so the plan
+        # is the same before (online now) and after (offline): the sets are
+        # computed from the CPUs that stay online.
+        self.offline_planned = self._offline_planned()
+        self.online = sorted(set(t.cpus_online) - set(self.offline_planned))
+        online_set = set(self.online)
         self.offline = sorted(set(self.present) - online_set)
         self.nbits = max(list(t.cpus_possible) + self.present + [0]) + 1
         self.memory_nodes = [
@@ -201,10 +205,11 @@ class _Planner:
         if self.errors:
             raise ProfileError(self.errors, self.root)
 
-        if self.offline:
+        unplanned_offline = sorted(set(self.offline) - set(self.offline_planned))
+        if unplanned_offline:
             self.warn(
                 "CPUs %s are present but offline; they are in neither the reserved "
-                "nor the isolated set" % _cl(self.offline)
+                "nor the isolated set" % _cl(unplanned_offline)
             )
         reserved = cpu["reserved_list"]
         isolated = cpu["isolated_list"]
@@ -288,6 +293,9 @@ class _Planner:
                 "noiommu": bool(dpdk["noiommu"]),
             },
         }
+        # cpu.offline: the CPUs taken offline at every boot, first of all sections
+        if self.offline_planned:
+            runtime["cpu_offline"] = {"cpus": _cl(self.offline_planned)}
         if power["governor"] is not None:
             runtime["cpufreq"] = {"governor": power["governor"], "cpus": power["cpus"]}
         # The C-state limit holds on the isolated CPUs, through each CPU's PM
@@ -324,8 +332,29 @@ class _Planner:
                 )
         self.node_ids = sorted({n.id for n in t.nodes} | set(self.cpu_node.values()))
 
+    def _offline_planned(self) -> List[int]:
+        """cpu.offline, checked against the machine (CPU 0 and CPUs that do not
+        exist are refused; the reserved set is checked in _check_explicit)."""
+        text = self.p["cpu"]["offline"]
+        if not text:
+            return []
+        cpus = parse_cpulist(text)
+        path = self.f("cpu", "offline")
+        if BOOT_CPU in cpus:
+            self.fail(path, "holds CPU %d, the boot CPU: it cannot be taken offline" % BOOT_CPU)
+            return []
+        unknown = [c for c in cpus if c not in self.known]
+        if unknown:
+            self.fail(path, "CPUs %s do not exist on this node (present: %s)" % (_cl(unknown), _cl(self.present)))
+            return []
+        return cpus
+
     def _smt(self) -> None:
-        cores = self.t.cores()
+        # Cores as they stay online: without the CPUs of cpu.offline (a core
+        # whose sibling is taken offline is a whole core of one thread).
+        planned = set(self.offline_planned)
+        cores = [kept for kept in ([c for c in core if c not in planned] for core in self.t.cores()) if kept]
+        self.online_cores = cores
         self.smt_enabled = self.p["cpu"]["smt"] == "enabled"
         if not self.smt_enabled and all(len(core) == 1 for core in cores) and self.t.smt_active is not True:
             self.warn("cpu.smt is disabled but no core has a second online thread; nosmt changes nothing here")
@@ -549,6 +578,12 @@ class _Planner:
         unknown = [c for c in cpus if c not in self.known]
         if unknown:
             self.fail(path, "CPUs %s do not exist on this node (online: %s)" % (_cl(unknown), _cl(self.online)))
+        planned = [c for c in cpus if c in self.offline_planned]
+        if planned:
+            self.fail(path, "CPUs %s are in cpu.offline, which takes them offline at every boot; %s"
+                      % (_cl(planned), "a reserved CPU cannot be taken offline" if key == "reserved"
+                         else "list only CPUs that stay online"))
+            return [c for c in cpus if c in online and c not in self.secondaries]
         offline = [c for c in cpus if c in self.known and c not in online]
         if offline:
             self.fail(path, "CPUs %s are offline (online: %s)" % (_cl(offline), _cl(self.online)))
@@ -767,6 +802,8 @@ class _Planner:
             "isolated_by_node": per_node(by_node_iso),
             "isolated_preferred": preferred,
             "smt_siblings_offline": _cl(self.secondaries),
+            # cpu.offline: taken offline at every boot, before the kubelet (runtime section cpu_offline)
+            "offline_planned": _cl(self.offline_planned),
             "reserved_mask": format_mask(reserved, self.nbits),
             "isolated_mask": format_mask(isolated, self.nbits),
         }
@@ -1102,7 +1139,10 @@ class _Planner:
         draws this; nothing is decided from it."""
         t = self.t
         online = set(self.online)
-        cores = [list(core) for core in t.cores()]
+        # The cores as they stay online (without cpu.offline's CPUs, which are
+        # only in their node's list: the same before and after they go offline).
+        cores = [list(core) for core in self.online_cores]
+        planned = set(self.offline_planned)
         key_of = {}
         for core in cores:
             first = t.cpu(core[0])
@@ -1110,6 +1150,8 @@ class _Planner:
                 key_of[(first.package, first.die, first.core)] = core
         for cpu_id in self.offline:
             cpu = t.cpu(cpu_id)
+            if cpu_id in planned:
+                continue
             if cpu is not None and cpu.package is not None and cpu.core is not None:
                 core = key_of.get((cpu.package, cpu.die, cpu.core))
                 if core is None:
@@ -1145,7 +1187,7 @@ class _Planner:
         t = self.t
         online = set(self.online)
         packages = sorted({c.package for c in t.cpus if c.id in online and c.package is not None})
-        core_sizes = [len(core) for core in t.cores()]
+        core_sizes = [len(core) for core in self.online_cores]
         return {
             "kernel_release": t.kernel_release,
             "cpu_vendor": t.cpu_vendor,

@@ -76,6 +76,7 @@ DEFAULTS: Dict[str, Any] = {
         "reserved_numa": "spread",
         "isolation": "static",
         "smt": "enabled",
+        "offline": "",
     },
     "numa": {
         "topology_policy": "single-numa-node",
@@ -444,6 +445,16 @@ def _cpu(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
         out["isolation"] = chk.choice(sec["isolation"], chk.path("cpu", "isolation"), ISOLATION)
     if "smt" in sec:
         out["smt"] = chk.choice(sec["smt"], chk.path("cpu", "smt"), SMT)
+    if "offline" in sec:
+        value = sec["offline"]
+        path = chk.path("cpu", "offline")
+        if value is None or value == "":
+            out["offline"] = ""
+        elif value == "auto" or not isinstance(value, (str, int)) or isinstance(value, bool):
+            chk.fail(path, 'must be a cpulist such as "6-7" (the CPUs taken offline at every boot), got %s'
+                     % _describe(value))
+        else:
+            out["offline"] = chk.cpulist_or_auto(value, path)
     # Warned about, not refused: a group's reserved_cores stays valid for a
     # host of the group that gives its own cpulist.
     explicit = [key for key in ("reserved", "isolated") if out.get(key) not in (None, "auto")]

@@ -13,7 +13,7 @@ Parts (each can be left out with ``parts``):
 
   kernel    /proc/cmdline against the planned arguments (every owned key the
             plan does not give must be absent), the kernel's isolated and
-            nohz_full sets, what the bootloader would change
+            nohz_full sets, the CPUs of cpu.offline offline, what the bootloader would change
             (``state.bootloader``: the kernel_cmdline module's actions in
             check mode), and the kind of kernel running (``state.kernel``:
             ``uname -v`` says PREEMPT_RT exactly when the plan wants the
@@ -74,8 +74,22 @@ def _kernel(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]
     nohz = arg_value(plan["kernel_args"], "nohz_full", "")
     if _cpus(nohz) != _cpus(state.get("nohz_full")):
         items.append(_item("isolated set", "/sys/devices/system/cpu/nohz_full", nohz, state.get("nohz_full")))
+    items += _offline(plan, state)
     items += _kernel_kind(plan, state)
     return items
+
+
+def _offline(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The CPUs of cpu.offline are offline (a state read without ``offline``,
+    by an older node_state_info, gives no item)."""
+    want = plan["cpu"].get("offline_planned") or ""
+    if not want or "offline" not in state:
+        return []
+    online = sorted(set(_cpus(want)) - set(_cpus(state.get("offline"))))
+    if not online:
+        return []
+    return [_item("offline CPUs", "/sys/devices/system/cpu/offline", "holds %s" % want,
+                  "%s (CPUs %s online)" % (state.get("offline") or "", ",".join(str(c) for c in online)))]
 
 
 def _kernel_kind(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:

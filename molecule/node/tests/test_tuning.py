@@ -15,7 +15,7 @@ from conftest import expand, lab_status
 # inventories/lab/group_vars/hft_nodes.yml on the lab VM, and the scenario's change.
 EXPECTED = {
     "converged": {"reserved": "0-1,4-5", "isolated": "2-3,6-7", "isolation": "static"},
-    "changed": {"reserved": "0-1", "isolated": "2-7", "isolation": "balanced"},
+    "changed": {"reserved": "0-1", "isolated": "2-6", "isolation": "balanced", "offline": "7"},
 }
 
 
@@ -28,6 +28,18 @@ def test_plan_is_the_expected_lab_plan(plan, phase):
     assert plan["cpu"]["reserved"] == expected["reserved"]
     assert plan["cpu"]["isolated"] == expected["isolated"]
     assert plan["cpu"]["isolation"] == expected["isolation"]
+    assert plan["cpu"]["offline_planned"] == expected.get("offline", "")
+
+
+def test_cpu_offline_cpus_are_offline_after_the_boot(host, plan):
+    """The boot unit took cpu.offline offline (the kernel brings every CPU up
+    at boot); every other present CPU is online."""
+    planned = expand(plan["cpu"]["offline_planned"])
+    for cpu in sorted(planned):
+        assert read(host, f"/sys/devices/system/cpu/cpu{cpu}/online") == "0", cpu
+    assert expand(read(host, "/sys/devices/system/cpu/offline")) == planned
+    journal = host.check_output("journalctl -b -u bot4-hft-runtime.service --no-pager -o cat")
+    assert not planned or re.search(r"bot4-hft-runtime: cpu_offline: \d+ changed", journal), journal
 
 
 def test_cmdline_holds_every_planned_argument(host, plan):

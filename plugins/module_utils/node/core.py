@@ -66,6 +66,7 @@ DEFAULT_CONFIG = "/etc/bot4-hft/runtime.d"
 DEFAULT_STATE_DIR = "/run/bot4-hft"
 
 SECTIONS = (
+    "cpu_offline",
     "hugepages",
     "dpdk",
     "sysctl",
@@ -125,6 +126,7 @@ def size_name(size_kb):
 # directory below the PCI root bus (/sys/devices/pci0000:00/..., also where
 # that bus sits below a platform device).
 OWNED = {
+    "cpu_offline": ("/sys/devices/system/cpu/cpu[0-9]*/online",),
     "hugepages": ("/sys/devices/system/node", "/sys/kernel/mm/hugepages", "/proc/sys/vm"),
     "dpdk": ("/sys/bus/pci", "/sys/devices/**/pci?*:??", "/sys/module"),
     "sysctl": ("/proc/sys",),

@@ -4,7 +4,7 @@
 """Run the applier's sections over one configuration (``plan.runtime``, or the
 fragments in /etc/bot4-hft/runtime.d that the roles write from it).
 
-Sections, applied in this order (each one optional): hugepages, dpdk, sysctl,
+Sections, applied in this order (each one optional): cpu_offline, hugepages, dpdk, sysctl,
 thp, irq, workqueue, kthread, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
 reports what differs and changes nothing; apply mode changes what differs and
 reads it back.
@@ -31,6 +31,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     Context,
     Section,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.node.cpu import section_cpu_offline
 from ansible_collections.bot4.hft.plugins.module_utils.node.dpdk import section_dpdk
 from ansible_collections.bot4.hft.plugins.module_utils.node.hugepages import section_hugepages
 from ansible_collections.bot4.hft.plugins.module_utils.node.irq import section_irq, section_rps, section_workqueue
@@ -43,6 +44,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.power import (
 from ansible_collections.bot4.hft.plugins.module_utils.node.sysctl import section_sysctl, section_thp
 
 HANDLERS = {
+    "cpu_offline": section_cpu_offline,
     "hugepages": section_hugepages,
     "dpdk": section_dpdk,
     "sysctl": section_sysctl,

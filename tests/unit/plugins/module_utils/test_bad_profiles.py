@@ -43,8 +43,24 @@ BAD = [
     case('cpu-not-a-mapping', {'cpu': '2-7'}, 'cpu',
          "must be a mapping, got str '2-7'"),
     case('cpu-unknown-key', {'cpu': {'isolcpus': '2-3'}}, 'cpu.isolcpus',
-         "unknown key (did you mean 'isolated'?); known keys: isolated, isolation, reserved, "
+         "unknown key (did you mean 'isolated'?); known keys: isolated, isolation, offline, reserved, "
          'reserved_cores, reserved_numa, smt'),
+    case('cpu-offline-boot-cpu', {'cpu': {'offline': '0'}}, 'cpu.offline',
+         'holds CPU 0, the boot CPU: it cannot be taken offline'),
+    case('cpu-offline-reserved', {'cpu': {'offline': '5', 'reserved': '0-1,4-5'}}, 'cpu.reserved',
+         'CPUs 5 are in cpu.offline, which takes them offline at every boot; a reserved CPU cannot be taken '
+         'offline'),
+    case('cpu-offline-isolated', {'cpu': {'offline': '3', 'isolated': '2-3,6-7'}}, 'cpu.isolated',
+         'CPUs 3 are in cpu.offline, which takes them offline at every boot; list only CPUs that stay online'),
+    case('cpu-offline-missing-cpu', {'cpu': {'offline': '9'}}, 'cpu.offline',
+         'CPUs 9 do not exist on this node (present: 0-7)'),
+    case('cpu-offline-auto', {'cpu': {'offline': 'auto'}}, 'cpu.offline',
+         'must be a cpulist such as "6-7" (the CPUs taken offline at every boot), got str \'auto\''),
+    case('cpu-offline-list', {'cpu': {'offline': [6, 7]}}, 'cpu.offline',
+         'must be a cpulist such as "6-7" (the CPUs taken offline at every boot), got a list'),
+    case('cpu-offline-leaves-its-sibling-out', {'cpu': {'offline': '7', 'reserved': '0-1,4-5', 'isolated': '2-3'}}, 'cpu',
+         'CPUs 6 are neither reserved nor isolated; every online CPU belongs to one set (or set one of them '
+         'to auto)'),
     case('cpu-reserved-bad-cpulist', {'cpu': {'reserved': '0-1;4-5'}}, 'cpu.reserved',
          "invalid cpulist '0-1;4-5': '0-1;4-5' is not a CPU number, a range like 4-7 or a strided range "
          'like 0-15:2/4'),

@@ -575,3 +575,36 @@ def test_machine_without_numa_sysfs(custom_shape):
     assert p["dpdk"]["nic_nodes"] == [0]
     assert p["hugepages"] == [{"size": "2M", "size_kb": 2048, "node": 0, "count": 512, "at_boot": True}]
     assert "hugepages=512" in p["kernel_args"]
+
+
+# ------------------------------------------------------------- cpu.offline
+def test_cpu_offline_takes_a_sibling_out_and_its_core_stays_whole(shape_topology):
+    p = plan(dict(LAB_GROUP_PROFILE, cpu={"offline": "7"}), shape_topology("lab"))
+    assert p["cpu"]["offline_planned"] == "7"
+    assert p["cpu"]["reserved"] == "0-1,4-5"
+    assert p["cpu"]["isolated"] == "2-3,6"
+    assert p["cpu"]["online"] == "0-6" and p["cpu"]["offline"] == "7"
+    assert p["runtime"]["cpu_offline"] == {"cpus": "7"}
+    assert "nohz_full=2-3,6" in p["kernel_args"]
+    assert p["kubelet"]["reservedSystemCPUs"] == "0-1,4-5"
+    # no warning about the CPU the plan itself takes offline
+    assert not [w for w in p["warnings"] if "present but offline" in w]
+    # an explicit isolated set holds CPU 6 alone: with 7 offline, that is a whole core
+    explicit = plan(dict(LAB_GROUP_PROFILE, cpu={"offline": "7", "reserved": "0-1,4-5", "isolated": "2-3,6"}),
+                    shape_topology("lab"))
+    assert explicit["cpu"]["isolated"] == "2-3,6"
+
+
+def test_cpu_offline_plan_is_the_same_once_the_cpus_are_offline(shape_topology, custom_shape):
+    profile = dict(LAB_GROUP_PROFILE, cpu={"offline": "3,7"})
+    before = plan(profile, shape_topology("lab"))
+    after = plan(profile, custom_shape(dataclasses.replace(sysfs_builder.lab_vm(), online=[0, 1, 2, 4, 5, 6])))
+    assert before["cpu"]["isolated"] == "2,6"
+    assert after["topology_summary"]["cpus_online"] == 6
+    assert plan_json(before) == plan_json(after)
+
+
+def test_no_cpu_offline_no_runtime_section(shape_topology):
+    p = plan(LAB_GROUP_PROFILE, shape_topology("lab"))
+    assert p["cpu"]["offline_planned"] == ""
+    assert "cpu_offline" not in p["runtime"]

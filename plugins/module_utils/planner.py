@@ -277,6 +277,11 @@ class _Planner:
             # Kernel threads that may run anywhere (and accept it): onto the
             # reserved CPUs, as tuna --isolate does.
             "kthread": {"cpus": _cl(reserved)},
+            # Running user-space threads off the isolated CPUs, once per tuning
+            # run (the housekeeping role; not at boot): all but the kubelet's
+            # pods and the deny list.
+            "sweep": {"cpus": _cl(reserved), "keep_cgroups": ["kubepods"],
+                      "deny": list(self.p["housekeeping"]["sweep_deny"])},
             "rps": dict(rps),
             "hugepages": {
                 "pools": [dict(pool) for pool in hugepages],

@@ -128,6 +128,10 @@ DEFAULTS: Dict[str, Any] = {
         "rps_include": ["*"],
         "rps_exclude": ["lo"],
         "cpuset_slices": ["system.slice", "user.slice"],
+        # Threads the apply-time sweep leaves on the isolated CPUs (fnmatch on
+        # the thread's or its process's name): DPDK lcores and PMD threads,
+        # virtual machines' vCPUs.
+        "sweep_deny": ["dpdk*", "lcore-*", "rte_*", "*pmd*", "qemu*", "CPU */KVM"],
     },
     "latency_gate": {
         "enabled": True,
@@ -804,6 +808,22 @@ def _housekeeping(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
         out[key] = patterns
     if "cpuset_slices" in sec:
         out["cpuset_slices"] = _cpuset_slices(chk, sec["cpuset_slices"], chk.path("housekeeping", "cpuset_slices"))
+    if "sweep_deny" in sec:
+        path = chk.path("housekeeping", "sweep_deny")
+        value = [] if sec["sweep_deny"] is None else sec["sweep_deny"]
+        if not isinstance(value, list):
+            chk.fail(path, "must be a list of thread name patterns such as dpdk*, got %s" % _describe(value))
+        else:
+            patterns = []
+            for index, item in enumerate(value):
+                # a task's comm: at most 15 characters (TASK_COMM_LEN 16); a pattern may be longer
+                if not isinstance(item, str) or not item.strip() or len(item) > 64 or "/" == item[:1]:
+                    chk.fail("%s[%d]" % (path, index), "must be a thread name or fnmatch pattern "
+                             "(1-64 characters, not starting with '/'), got %s" % _describe(item))
+                    continue
+                if item not in patterns:
+                    patterns.append(item)
+            out["sweep_deny"] = patterns
 
 
 def _cpuset_slices(chk: _Checker, value: Any, path: str) -> List[str]:

@@ -22,13 +22,15 @@ Parts (each can be left out with ``parts``):
   runtime   the applier and its boot unit installed, its configuration equal to
             the plan's runtime sections, and nothing the applier would change
   affinity  PID 1, the confined slices' cpusets and every user-space process
-            outside the kubelet's pods on the reserved CPUs
+            outside the kubelet's pods on the reserved CPUs (what the sweep
+            left: a process whose name matches its deny list is no stray)
   kubelet   the kubelet's settings and checkpoints (``state.kubelet``) against
             the plan's (``kubelet.py``); nothing on a node without a kubelet
 """
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist
@@ -145,7 +147,10 @@ def _affinity(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any
     for name, cpus in sorted((affinity.get("slices") or {}).items()):
         if _cpus(cpus) != reserved:
             items.append(_item("affinity", "/sys/fs/cgroup/%s/cpuset.cpus.effective" % name, reserved_text, cpus))
-    strays = [p for p in affinity.get("processes") or [] if set(_cpus(p.get("cpus"))) - set(reserved)]
+    # what the sweep leaves on purpose (housekeeping.sweep_deny) is no stray
+    deny = ((plan.get("runtime") or {}).get("sweep") or {}).get("deny") or []
+    strays = [p for p in affinity.get("processes") or [] if set(_cpus(p.get("cpus"))) - set(reserved)
+              and not any(fnmatch.fnmatchcase(p.get("comm") or "", pattern) for pattern in deny)]
     for proc in strays[:MAX_STRAYS]:
         items.append(_item("affinity", "pid %s (%s, %s)" % (proc.get("pid"), proc.get("comm"), proc.get("cgroup")),
                            reserved_text, proc.get("cpus")))

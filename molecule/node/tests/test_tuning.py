@@ -274,6 +274,45 @@ def test_corrected_machine_checks_are_not_polled(host, plan):
         assert read(host, path) == "1", path
 
 
+def _unit_pid(host, unit):
+    return int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
+
+
+def _allowed(host, pid):
+    status = host.check_output(f"cat /proc/{pid}/status")
+    return expand(re.search(r"^Cpus_allowed_list:\s*(\S+)", status, re.M).group(1))
+
+
+def test_sweep_moves_a_stray_process_and_leaves_a_denied_one(host, plan):
+    """Two processes pinned to an isolated CPU in a slice of their own (outside
+    the confined ones): the applier's sweep section (the plan's
+    runtime.sweep, as the housekeeping role runs it) moves `sleep` to the
+    reserved CPUs and leaves `dpdk-probe` (housekeeping.sweep_deny: dpdk*)."""
+    import json
+    cpu = min(expand(plan["cpu"]["isolated"]))
+    reserved = expand(plan["cpu"]["reserved"])
+    host.check_output("cp /bin/sleep /tmp/dpdk-probe")
+    units = {"bot4-sweep-stray": "/bin/sleep", "bot4-sweep-denied": "/tmp/dpdk-probe"}
+    try:
+        for unit, program in units.items():
+            host.check_output(f"systemd-run --quiet --collect --unit={unit} --slice=bot4hft-probe.slice "
+                              f"taskset -c {cpu} {program} 600")
+        pids = {unit: _unit_pid(host, unit) for unit in units}
+        assert all(_allowed(host, pid) == {cpu} for pid in pids.values())
+        config = json.dumps({"sweep": plan["runtime"]["sweep"]})
+        result = host.run(f"/usr/local/sbin/bot4-hft-runtime --apply --config-json '{config}'")
+        assert result.rc == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)["sections"]["sweep"]
+        assert _allowed(host, pids["bot4-sweep-stray"]) == reserved
+        assert _allowed(host, pids["bot4-sweep-denied"]) == {cpu}
+        assert "dpdk-probe" in [t["comm"] for t in report["threads_denied"]], report
+        assert report["threads_moved"] >= 1, report
+    finally:
+        for unit in units:
+            host.run(f"systemctl stop {unit}")
+        host.run("rm -f /tmp/dpdk-probe")
+
+
 def test_transparent_hugepages_off(host):
     assert read(host, "/sys/kernel/mm/transparent_hugepage/enabled") == "always madvise [never]"
     assert "[never]" in read(host, "/sys/kernel/mm/transparent_hugepage/defrag")

@@ -38,7 +38,8 @@ An action is a dict with a ``kind``:
 - ``affinity``: set the CPUs of the kernel thread ``pid`` (named ``comm``) to
   ``after``, read them back.  The thread is read again just before: a thread
   gone is skipped, and anything that is no longer that kernel thread, or a
-  user-space process, is refused.
+  user-space process, is refused.  With ``task: "user"`` (the sweep), the
+  same for a user-space thread: a kernel thread is refused.
 - ``error``, ``notice``, ``skip``: record ``text``.
 - a kind of the section's own (``steps``), for ordered multi-step changes
   that re-read the node between their writes (dpdk binding).
@@ -74,6 +75,7 @@ SECTIONS = (
     "irq",
     "workqueue",
     "kthread",
+    "sweep",
     "rps",
     "cpufreq",
     "cpuidle",
@@ -135,6 +137,8 @@ OWNED = {
     "workqueue": ("/sys/devices/virtual/workqueue", "/sys/bus/workqueue/devices"),
     # sched_setaffinity of kernel threads only (Section._affinity), no file.
     "kthread": (),
+    # sched_setaffinity of user-space threads only (Section._affinity, task "user"), no file.
+    "sweep": (),
     "rps": ("/sys/class/net", "/sys/devices/**/net"),
     "cpufreq": ("/sys/devices/system/cpu",),
     "cpuidle": ("/sys/devices/system/cpu",),
@@ -328,14 +332,18 @@ class Context(object):
         if os.path.realpath(self.root) == "/":
             os.sched_setaffinity(pid, cpus)
             return
-        path = self.path("/proc/%d/status" % pid)
-        with open(path) as handle:
-            lines = handle.read().splitlines()
         text = format_cpulist(cpus)
-        lines = [("Cpus_allowed_list:\t" + text) if line.startswith("Cpus_allowed_list:") else line
-                 for line in lines]
-        with open(path, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
+        # /proc/PID and, for a thread, /proc/TGID/task/PID show the same task
+        paths = [self.path("/proc/%d/status" % pid)]
+        paths += [self.path("/proc/%s/task/%d/status" % (entry, pid)) for entry in self.listdir("/proc")
+                  if entry.isdigit() and os.path.exists(self.path("/proc/%s/task/%d/status" % (entry, pid)))]
+        for path in paths:
+            with open(path) as handle:
+                lines = handle.read().splitlines()
+            lines = [("Cpus_allowed_list:\t" + text) if line.startswith("Cpus_allowed_list:") else line
+                     for line in lines]
+            with open(path, "w") as handle:
+                handle.write("\n".join(lines) + "\n")
 
     def online_cpus(self):
         text = self.read("/sys/devices/system/cpu/online")
@@ -499,13 +507,15 @@ class Section(object):
 
     def _affinity(self, action):
         pid, comm, after = action["pid"], action["comm"], action["after"]
-        label = "kernel thread %s (pid %d)" % (comm, pid)
+        kernel = action.get("task", "kernel") == "kernel"
+        kind = "kernel thread" if kernel else "user-space thread"
+        label = "%s %s (pid %d)" % (kind, comm, pid)
         task = self.ctx.task(pid)
         if task is None:
             return DONE  # it ended: nothing left to move
-        if not task["kthread"] or task["comm"] != comm:
-            self.error("pid %d: not changed: it is no longer the kernel thread %s (the %s section sets the "
-                       "CPUs of kernel threads only)" % (pid, comm, self.name))
+        if task["kthread"] != kernel or task["comm"] != comm:
+            self.error("pid %d: not changed: it is no longer the %s %s (the %s section sets the "
+                       "CPUs of %ss only)" % (pid, kind, comm, self.name, kind))
             return REFUSED
         if self.ctx.check:
             self.change(label, task["cpus"], after)

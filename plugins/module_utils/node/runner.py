@@ -5,7 +5,7 @@
 fragments in /etc/bot4-hft/runtime.d that the roles write from it).
 
 Sections, applied in this order (each one optional): cpu_offline, hugepages, dpdk, sysctl,
-thp, irq, workqueue, kthread, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
+thp, irq, workqueue, kthread, sweep, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
 reports what differs and changes nothing; apply mode changes what differs and
 reads it back.
 
@@ -41,6 +41,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.power import (
     section_cpuidle,
     section_energy_perf_bias,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.node.sweep import section_sweep
 from ansible_collections.bot4.hft.plugins.module_utils.node.sysctl import section_sysctl, section_thp
 
 HANDLERS = {
@@ -52,6 +53,7 @@ HANDLERS = {
     "irq": section_irq,
     "workqueue": section_workqueue,
     "kthread": section_kthread,
+    "sweep": section_sweep,
     "rps": section_rps,
     "cpufreq": section_cpufreq,
     "cpuidle": section_cpuidle,

@@ -61,6 +61,11 @@ BAD = [
     case('cpu-offline-leaves-its-sibling-out', {'cpu': {'offline': '7', 'reserved': '0-1,4-5', 'isolated': '2-3'}}, 'cpu',
          'CPUs 6 are neither reserved nor isolated; every online CPU belongs to one set (or set one of them '
          'to auto)'),
+    case('housekeeping-sweep-deny-string', {'housekeeping': {'sweep_deny': 'dpdk*'}}, 'housekeeping.sweep_deny',
+         "must be a list of thread name patterns such as dpdk*, got str 'dpdk*'"),
+    case('housekeeping-sweep-deny-empty-item', {'housekeeping': {'sweep_deny': ['dpdk*', ' ']}},
+         'housekeeping.sweep_deny[1]',
+         "must be a thread name or fnmatch pattern (1-64 characters, not starting with '/'), got str ' '"),
     case('cpu-reserved-bad-cpulist', {'cpu': {'reserved': '0-1;4-5'}}, 'cpu.reserved',
          "invalid cpulist '0-1;4-5': '0-1;4-5' is not a CPU number, a range like 4-7 or a strided range "
          'like 0-15:2/4'),

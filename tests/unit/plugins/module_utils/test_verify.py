@@ -159,6 +159,21 @@ def test_stray_processes_are_listed_up_to_ten_then_counted():
                          "actual": "isolated CPUs allowed"}
 
 
+def test_processes_the_sweep_denies_are_no_strays():
+    state = tuned_state()
+    state["affinity"]["processes"] = [
+        {"pid": 900, "comm": "dpdk-testpmd", "cpus": "2-3", "cgroup": "/system.slice/pmd.service"},
+        {"pid": 901, "comm": "qemu-system-x86", "cpus": "6-7", "cgroup": "/machine.slice/vm.scope"},
+        {"pid": 902, "comm": "cron", "cpus": "0-7", "cgroup": "/system.slice/cron.service"}]
+    assert PLAN["runtime"]["sweep"]["deny"][:1] == ["dpdk*"]
+    assert areas(verify(PLAN, state, parts=["affinity"])) == [
+        ("affinity", "pid 902 (cron, /system.slice/cron.service)")]
+    # without a deny list every one of them is a stray
+    plan = copy.deepcopy(PLAN)
+    plan["runtime"]["sweep"]["deny"] = []
+    assert len(verify(plan, state, parts=["affinity"])) == 3
+
+
 def kubelet_state(config, cpu_policy="static"):
     """state.kubelet of a running kubelet with this KubeletConfiguration."""
     return {"installed": True, "running": True, "version": "1.33.1", "version_tuple": [1, 33, 1], "flags": {},

@@ -216,6 +216,8 @@ OWNED_SYSCTLS: Dict[str, Tuple[Optional[str], str]] = {
                                                 "isolated CPUs)"),
     # the detectors' period: re-arms them on every CPU they run on
     "kernel.watchdog_thresh": ("kernel.nosoftlockup and kernel.nmi_watchdog", "re-arms the lockup detectors"),
+    # RT throttling: -1 (none) with kernel.realtime_scheduling, the kernel's 950000 without
+    "kernel.sched_rt_runtime_us": ("kernel.realtime_scheduling", "sets the real-time throttling"),
     # RPS for new devices (Linux 6.2): the housekeeping sets each device's mask
     "net.core.rps_default_mask": ("housekeeping.rps_include", "sets the RPS mask of new devices"),
 }

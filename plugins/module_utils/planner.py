@@ -234,6 +234,13 @@ class _Planner:
                 "realtime": self.p["kernel"]["realtime"],
                 "flavour": "realtime" if self.p["kernel"]["realtime"] else "generic",
             },
+            # kernel.realtime_scheduling: no RT throttling (sysctl) and stalld,
+            # which boosts kernel threads starved by a busy-polling RT thread,
+            # where the distribution packages it (the housekeeping role).
+            "realtime_scheduling": {
+                "enabled": self.p["kernel"]["realtime_scheduling"],
+                "stalld": self.p["kernel"]["realtime_scheduling"],
+            },
             "hugepages": hugepages,
             "hugepages_boot": hp_boot,
             "hugetlbfs_mounts": mounts,
@@ -1112,6 +1119,10 @@ class _Planner:
         values = dict(PLANNED_SYSCTL)
         if not self.p["kernel"]["nmi_watchdog"]:
             values["kernel.nmi_watchdog"] = "0"
+        if self.p["kernel"]["realtime_scheduling"]:
+            # no RT throttling: a SCHED_FIFO busy-poll thread keeps its CPU the
+            # whole second instead of leaving 5% to lower classes
+            values["kernel.sched_rt_runtime_us"] = "-1"
         values.update(self.p["sysctl"])
         return dict(sorted(values.items()))
 

@@ -120,6 +120,7 @@ DEFAULTS: Dict[str, Any] = {
         "thp": "never",
         "iommu": "auto",
         "realtime": False,
+        "realtime_scheduling": False,
     },
     "sysctl": {},
     "housekeeping": {
@@ -678,7 +679,8 @@ def _power(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
 
 def _kernel(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     sec = chk.mapping(raw, chk.path("kernel"), out.keys())
-    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "mce_ignore_ce", "nmi_watchdog", "realtime"):
+    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "mce_ignore_ce", "nmi_watchdog", "realtime",
+                "realtime_scheduling"):
         if key in sec:
             out[key] = chk.boolean(sec[key], chk.path("kernel", key))
     if "thp" in sec:

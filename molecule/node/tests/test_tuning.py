@@ -15,7 +15,8 @@ from conftest import expand, lab_status
 # inventories/lab/group_vars/hft_nodes.yml on the lab VM, and the scenario's change.
 EXPECTED = {
     "converged": {"reserved": "0-1,4-5", "isolated": "2-3,6-7", "isolation": "static"},
-    "changed": {"reserved": "0-1", "isolated": "2-6", "isolation": "balanced", "offline": "7"},
+    "changed": {"reserved": "0-1", "isolated": "2-6", "isolation": "balanced", "offline": "7",
+                "realtime_scheduling": True},
 }
 
 
@@ -29,6 +30,15 @@ def test_plan_is_the_expected_lab_plan(plan, phase):
     assert plan["cpu"]["isolated"] == expected["isolated"]
     assert plan["cpu"]["isolation"] == expected["isolation"]
     assert plan["cpu"]["offline_planned"] == expected.get("offline", "")
+    assert plan["realtime_scheduling"]["enabled"] is expected.get("realtime_scheduling", False)
+
+
+def test_rt_throttling_as_planned(host, plan):
+    """kernel.realtime_scheduling: no RT throttling; without it the kernel's 950000 of every 1000000 us.
+    stalld: Debian 12 does not package it, so it is not installed."""
+    want = "-1" if plan["realtime_scheduling"]["enabled"] else "950000"
+    assert read(host, "/proc/sys/kernel/sched_rt_runtime_us") == want
+    assert not host.package("stalld").is_installed
 
 
 def test_cpu_offline_cpus_are_offline_after_the_boot(host, plan):

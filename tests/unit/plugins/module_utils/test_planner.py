@@ -608,3 +608,16 @@ def test_no_cpu_offline_no_runtime_section(shape_topology):
     p = plan(LAB_GROUP_PROFILE, shape_topology("lab"))
     assert p["cpu"]["offline_planned"] == ""
     assert "cpu_offline" not in p["runtime"]
+
+
+# ------------------------------------------------------ realtime_scheduling
+def test_realtime_scheduling_turns_rt_throttling_off_and_asks_for_stalld(shape_topology):
+    off = plan({}, shape_topology("lab"))
+    assert "kernel.sched_rt_runtime_us" not in off["sysctl"]
+    assert off["realtime_scheduling"] == {"enabled": False, "stalld": False}
+    on = plan({"kernel": {"realtime_scheduling": True}}, shape_topology("lab"))
+    assert on["sysctl"]["kernel.sched_rt_runtime_us"] == "-1"
+    assert on["runtime"]["sysctl"]["kernel.sched_rt_runtime_us"] == "-1"
+    assert on["realtime_scheduling"] == {"enabled": True, "stalld": True}
+    # the generic kernel stays: real-time scheduling does not need PREEMPT_RT
+    assert on["kernel"]["realtime"] is False

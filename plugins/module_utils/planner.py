@@ -71,6 +71,13 @@ INTEL = ("GenuineIntel",)
 AMD = ("AuthenticAMD", "HygonGenuine")
 
 
+# systemd units the housekeeping role stops and disables where they are installed.
+DISABLED_UNITS = (
+    # fwupd's metadata refresh: its firmware calls can raise SMIs (latency
+    # spikes of every CPU), as the Node Tuning Operator notes
+    "fwupd-refresh.timer",
+)
+
 def plan(
     profile: Any,
     topology: Union[Topology, Dict[str, Any]],
@@ -257,6 +264,8 @@ class _Planner:
             # housekeeping role; verify reads their effective cpusets.
             "cpuset_slices": list(hk["cpuset_slices"]),
             "thp": thp,
+            # systemd units stopped and disabled where installed (housekeeping)
+            "disabled_units": list(DISABLED_UNITS),
             "sysctl": sysctl,
             "dpdk": dpdk,
             "kubelet": kubelet,
@@ -275,6 +284,9 @@ class _Planner:
         runtime: Dict[str, Any] = {
             "sysctl": dict(sysctl),
             "thp": dict(thp),
+            # KSM stopped where the kernel has it: no ksmd scanning, no merged
+            # pages to break with copy-on-write faults
+            "ksm": {"run": "0"},
             "irq": {
                 "default_cpus": _cl(reserved),
                 "cpus": _cl(reserved),

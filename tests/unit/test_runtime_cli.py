@@ -68,7 +68,8 @@ def test_whole_lab_plan_check_apply_check(lab, capsys, config_dir):
          "energy_perf_bias"])
     # applied in this order: the NIC leaves its kernel driver before IRQs and RPS masks are set
     assert lab.applier.SECTIONS == (
-        "cpu_offline", "hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "kthread", "sweep", "rps",
+        "cpu_offline", "hugepages", "dpdk", "sysctl", "thp", "ksm", "irq", "workqueue", "kthread", "sweep",
+        "rps",
         "cpufreq", "cpuidle", "energy_perf_bias")
     assert lab.kernel.writes == []
     assert "bot4-hft-runtime: cpufreq: no cpufreq driver on this node" in err

@@ -323,6 +323,21 @@ def test_sweep_moves_a_stray_process_and_leaves_a_denied_one(host, plan):
         host.run("rm -f /tmp/dpdk-probe")
 
 
+def test_ksm_stopped(host, plan):
+    assert plan["runtime"]["ksm"] == {"run": "0"}
+    if not host.file("/sys/kernel/mm/ksm/run").exists:
+        pytest.skip("this kernel has no KSM")
+    assert read(host, "/sys/kernel/mm/ksm/run") == "0"
+
+
+def test_planned_units_are_stopped_and_disabled(host, plan):
+    assert "fwupd-refresh.timer" in plan["disabled_units"]
+    for unit in plan["disabled_units"]:
+        state = host.run(f"systemctl is-enabled {unit}").stdout.strip()
+        assert state in ("disabled", "masked", ""), (unit, state)  # "": not installed
+        assert host.run(f"systemctl is-active {unit}").stdout.strip() != "active", unit
+
+
 def test_transparent_hugepages_off(host):
     assert read(host, "/sys/kernel/mm/transparent_hugepage/enabled") == "always madvise [never]"
     assert "[never]" in read(host, "/sys/kernel/mm/transparent_hugepage/defrag")

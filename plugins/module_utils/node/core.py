@@ -72,6 +72,7 @@ SECTIONS = (
     "dpdk",
     "sysctl",
     "thp",
+    "ksm",
     "irq",
     "workqueue",
     "kthread",
@@ -133,6 +134,7 @@ OWNED = {
     "dpdk": ("/sys/bus/pci", "/sys/devices/**/pci?*:??", "/sys/module"),
     "sysctl": ("/proc/sys",),
     "thp": ("/sys/kernel/mm/transparent_hugepage",),
+    "ksm": ("/sys/kernel/mm/ksm/run",),
     "irq": ("/proc/irq",),
     "workqueue": ("/sys/devices/virtual/workqueue", "/sys/bus/workqueue/devices"),
     # sched_setaffinity of kernel threads only (Section._affinity), no file.

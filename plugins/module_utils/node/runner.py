@@ -5,7 +5,7 @@
 fragments in /etc/bot4-hft/runtime.d that the roles write from it).
 
 Sections, applied in this order (each one optional): cpu_offline, hugepages, dpdk, sysctl,
-thp, irq, workqueue, kthread, sweep, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
+thp, ksm, irq, workqueue, kthread, sweep, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
 reports what differs and changes nothing; apply mode changes what differs and
 reads it back.
 
@@ -35,6 +35,7 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.cpu import section_c
 from ansible_collections.bot4.hft.plugins.module_utils.node.dpdk import section_dpdk
 from ansible_collections.bot4.hft.plugins.module_utils.node.hugepages import section_hugepages
 from ansible_collections.bot4.hft.plugins.module_utils.node.irq import section_irq, section_rps, section_workqueue
+from ansible_collections.bot4.hft.plugins.module_utils.node.ksm import section_ksm
 from ansible_collections.bot4.hft.plugins.module_utils.node.kthread import section_kthread
 from ansible_collections.bot4.hft.plugins.module_utils.node.power import (
     section_cpufreq,
@@ -50,6 +51,7 @@ HANDLERS = {
     "dpdk": section_dpdk,
     "sysctl": section_sysctl,
     "thp": section_thp,
+    "ksm": section_ksm,
     "irq": section_irq,
     "workqueue": section_workqueue,
     "kthread": section_kthread,

@@ -621,3 +621,9 @@ def test_realtime_scheduling_turns_rt_throttling_off_and_asks_for_stalld(shape_t
     assert on["realtime_scheduling"] == {"enabled": True, "stalld": True}
     # the generic kernel stays: real-time scheduling does not need PREEMPT_RT
     assert on["kernel"]["realtime"] is False
+
+
+def test_fwupd_refresh_timer_is_a_planned_disabled_unit_and_ksm_is_stopped(shape_topology):
+    p = plan({}, shape_topology("lab"))
+    assert p["disabled_units"] == ["fwupd-refresh.timer"]
+    assert p["runtime"]["ksm"] == {"run": "0"}

@@ -394,6 +394,10 @@ PLAN_SETTINGS: Dict[str, Setting] = {
                        "the C-state limit holds after boot"),
     "runtime.energy_perf_bias": Setting("runtime", "`power.energy_perf_bias` (`performance`)", "`performance`",
                                 "the hardware favours performance"),
+    "runtime.epp": Setting("runtime", "`power.energy_performance_preference` (`performance`) where exposed",
+                           "`performance` (TuneD's cpu plugin)", "HWP picks the highest P-states (active mode)"),
+    "runtime.min_perf_pct": Setting("runtime", "`power.min_perf_pct` (left alone)", "`100` with high-power hints",
+                                    "intel_pstate's floor; 100 keeps every CPU at its highest P-state"),
     # -- other plan fields, by the roles
     "disabled_units": Setting("node", "`fwupd-refresh.timer` stopped and disabled", "stopped",
                               "fwupd's firmware calls can raise SMIs, latency spikes on every CPU"),

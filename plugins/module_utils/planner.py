@@ -332,6 +332,12 @@ class _Planner:
             }
         if power["energy_perf_bias"] is not None:
             runtime["energy_perf_bias"] = {"value": power["energy_perf_bias"], "cpus": power["cpus"]}
+        # HWP's energy/performance preference, where the driver exposes it (active mode)
+        if power["energy_performance_preference"] is not None:
+            runtime["epp"] = {"value": power["energy_performance_preference"], "cpus": power["cpus"]}
+        # intel_pstate's floor, a share of the highest performance
+        if power["min_perf_pct"] is not None:
+            runtime["min_perf_pct"] = {"value": power["min_perf_pct"]}
         return runtime
 
     # ---------------------------------------------------------- topology
@@ -1033,6 +1039,8 @@ class _Planner:
             "pstate": prof["pstate"],
             "pstate_driver": "intel_pstate" if vendor in INTEL else ("amd_pstate" if vendor in AMD else None),
             "energy_perf_bias": prof["energy_perf_bias"],
+            "energy_performance_preference": prof["energy_performance_preference"],
+            "min_perf_pct": prof["min_perf_pct"],
             "cpus": _cl(self.usable),
         }
         return power, args

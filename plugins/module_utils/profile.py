@@ -109,6 +109,8 @@ DEFAULTS: Dict[str, Any] = {
         "idle_poll": False,
         "pstate": "passive",
         "energy_perf_bias": "performance",
+        "energy_performance_preference": "performance",
+        "min_perf_pct": None,
     },
     "kernel": {
         "extra_args": [],
@@ -169,6 +171,7 @@ CPU_MANAGER_POLICIES = ("static", "none")
 GOVERNORS = ("performance", "powersave", "schedutil", "ondemand", "conservative", "userspace")
 PSTATES = ("active", "passive", "guided", "disable")
 EPB = ("performance", "balance-performance", "normal", "balance-power", "power")
+EPP = ("default", "performance", "balance_performance", "balance_power", "power")
 THP = ("never", "madvise", "always")
 KERNEL_IOMMU = ("auto", "on", "off")
 LATENCY_TOOLS = ("oslat", "cyclictest")
@@ -667,7 +670,11 @@ def _kubelet(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
 
 def _power(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     sec = chk.mapping(raw, chk.path("power"), out.keys())
-    for key, choices in (("governor", GOVERNORS), ("pstate", PSTATES), ("energy_perf_bias", EPB)):
+    if "min_perf_pct" in sec:
+        value = sec["min_perf_pct"]
+        out["min_perf_pct"] = None if value is None else chk.integer(value, chk.path("power", "min_perf_pct"), 0, 100)
+    for key, choices in (("governor", GOVERNORS), ("pstate", PSTATES), ("energy_perf_bias", EPB),
+                         ("energy_performance_preference", EPP)):
         if key in sec:
             out[key] = None if sec[key] is None else chk.choice(sec[key], chk.path("power", key), choices)
     if "max_cstate" in sec:

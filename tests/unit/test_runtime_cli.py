@@ -70,7 +70,7 @@ def test_whole_lab_plan_check_apply_check(lab, capsys, config_dir):
     assert lab.applier.SECTIONS == (
         "cpu_offline", "hugepages", "dpdk", "sysctl", "thp", "ksm", "irq", "workqueue", "kthread", "sweep",
         "rps",
-        "cpufreq", "cpuidle", "energy_perf_bias")
+        "cpufreq", "cpuidle", "energy_perf_bias", "epp", "min_perf_pct")
     assert lab.kernel.writes == []
     assert "bot4-hft-runtime: cpufreq: no cpufreq driver on this node" in err
     assert "bot4-hft-runtime: irq: " in err and "would change" in err

@@ -81,6 +81,8 @@ SECTIONS = (
     "cpufreq",
     "cpuidle",
     "energy_perf_bias",
+    "epp",
+    "min_perf_pct",
 )
 
 EXIT_OK = 0
@@ -145,6 +147,8 @@ OWNED = {
     "cpufreq": ("/sys/devices/system/cpu",),
     "cpuidle": ("/sys/devices/system/cpu",),
     "energy_perf_bias": ("/sys/devices/system/cpu",),
+    "epp": ("/sys/devices/system/cpu",),
+    "min_perf_pct": ("/sys/devices/system/cpu/intel_pstate/min_perf_pct",),
 }
 
 

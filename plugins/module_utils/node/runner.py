@@ -5,7 +5,7 @@
 fragments in /etc/bot4-hft/runtime.d that the roles write from it).
 
 Sections, applied in this order (each one optional): cpu_offline, hugepages, dpdk, sysctl,
-thp, ksm, irq, workqueue, kthread, sweep, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
+thp, ksm, irq, workqueue, kthread, sweep, rps, cpufreq, cpuidle, energy_perf_bias, epp, min_perf_pct.  Check mode
 reports what differs and changes nothing; apply mode changes what differs and
 reads it back.
 
@@ -41,6 +41,8 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.power import (
     section_cpufreq,
     section_cpuidle,
     section_energy_perf_bias,
+    section_epp,
+    section_min_perf_pct,
 )
 from ansible_collections.bot4.hft.plugins.module_utils.node.sweep import section_sweep
 from ansible_collections.bot4.hft.plugins.module_utils.node.sysctl import section_sysctl, section_thp
@@ -60,6 +62,8 @@ HANDLERS = {
     "cpufreq": section_cpufreq,
     "cpuidle": section_cpuidle,
     "energy_perf_bias": section_energy_perf_bias,
+    "epp": section_epp,
+    "min_perf_pct": section_min_perf_pct,
 }
 
 

@@ -84,7 +84,7 @@ EVERYTHING = [
     ({}, "lab"),
     ({"dpdk": {"devices": [{"id": "8086:10d3"}], "driver": "vfio-pci"}, "cpu": {"offline": "7"},
       "hugepages": {"pages": [{"size": "1G", "count": 1, "node": 1}]},
-      "kernel": {"realtime_scheduling": True}, "power": {"idle_poll": True}}, "lab"),
+      "kernel": {"realtime_scheduling": True}, "power": {"idle_poll": True, "min_perf_pct": 100}}, "lab"),
     ({"cpu": {"smt": "disabled"}}, "xeon2s"),
     ({"dpdk": {"devices": [{"id": "8086:159b"}], "driver": "vfio-pci"}, "numa": {"nic_locality": "ignore"}},
      "epyc_nps4"),

@@ -70,6 +70,11 @@ BAD = [
          'sets the real-time throttling, which the plan owns; use hft_profile.kernel.realtime_scheduling instead'),
     case('kernel-realtime-scheduling-word', {'kernel': {'realtime_scheduling': 'on'}}, 'kernel.realtime_scheduling',
          "must be true or false, got str 'on'"),
+    case('power-min-perf-pct-over-100', {'power': {'min_perf_pct': 120}}, 'power.min_perf_pct',
+         'must be <= 100, got 120'),
+    case('power-epp-dash-spelling', {'power': {'energy_performance_preference': 'balance-power'}},
+         'power.energy_performance_preference',
+         "must be one of default, performance, balance_performance, balance_power, power, got str 'balance-power'"),
     case('cpu-reserved-bad-cpulist', {'cpu': {'reserved': '0-1;4-5'}}, 'cpu.reserved',
          "invalid cpulist '0-1;4-5': '0-1;4-5' is not a CPU number, a range like 4-7 or a strided range "
          'like 0-15:2/4'),

@@ -627,3 +627,12 @@ def test_fwupd_refresh_timer_is_a_planned_disabled_unit_and_ksm_is_stopped(shape
     p = plan({}, shape_topology("lab"))
     assert p["disabled_units"] == ["fwupd-refresh.timer"]
     assert p["runtime"]["ksm"] == {"run": "0"}
+
+
+def test_energy_performance_preference_and_min_perf_pct(shape_topology):
+    p = plan({}, shape_topology("lab"))
+    assert p["runtime"]["epp"] == {"value": "performance", "cpus": "0-7"}
+    assert "min_perf_pct" not in p["runtime"]
+    p = plan({"power": {"min_perf_pct": 100, "energy_performance_preference": None}}, shape_topology("lab"))
+    assert p["runtime"]["min_perf_pct"] == {"value": 100}
+    assert "epp" not in p["runtime"]

@@ -39,6 +39,25 @@ def _online_subset(ctx, cpus):
     return [cpu for cpu in cpus if cpu in set(online)]
 
 
+def _per_policy(entries, key, want, what, name):
+    """One action per cpufreq policy (its CPUs share the file cpufreq/``name``):
+    an error when ``want`` is not among the entry's ``available`` values, a
+    ``set`` when the entry's ``key`` differs."""
+    actions = []
+    seen = set()
+    for entry in entries:
+        if entry["policy"] in seen:
+            continue
+        seen.add(entry["policy"])
+        available = (entry["available"] or "").split()
+        if available and want not in available:
+            actions.append(message("error", "cpu%d: %s %s is not available (available: %s)"
+                                   % (entry["cpu"], what, want, " ".join(available))))
+        elif entry[key] != want:
+            actions.append(set_action(_cpu_dir(entry["cpu"]) + "/cpufreq/" + name, entry[key], want))
+    return actions
+
+
 # -------------------------------------------------------------------- cpufreq
 def cpufreq_settings(cfg):
     check_keys(cfg, "cpufreq", ("governor", "cpus"))
@@ -82,18 +101,7 @@ def decide_cpufreq(cfg, current):
     if missing:
         actions.append(message("notice", "CPUs %s have no cpufreq policy; governor not set there"
                                % format_cpulist(missing)))
-    seen = set()
-    for entry in with_driver:
-        if entry["policy"] in seen:
-            continue  # CPUs of one policy share these files
-        seen.add(entry["policy"])
-        available = (entry["available"] or "").split()
-        if available and governor not in available:
-            actions.append(message("error", "cpu%d: governor %s is not available (available: %s)"
-                                   % (entry["cpu"], governor, " ".join(available))))
-        elif entry["governor"] != governor:
-            actions.append(set_action(_cpu_dir(entry["cpu"]) + "/cpufreq/scaling_governor", entry["governor"],
-                                      governor))
+    actions += _per_policy(with_driver, "governor", governor, "governor", "scaling_governor")
     return {"actions": actions, "data": {"driver": with_driver[0]["driver"]}}
 
 
@@ -256,20 +264,8 @@ def decide_epp(cfg, current):
     if not present:
         return {"actions": [message("skip", "no CPU here exposes cpufreq/energy_performance_preference (HWP with "
                                     "intel_pstate or amd_pstate in active mode): left alone")]}
-    actions = []
-    seen = set()
-    for entry in present:
-        if entry["policy"] in seen:
-            continue  # CPUs of one policy share the file
-        seen.add(entry["policy"])
-        available = (entry["available"] or "").split()
-        if available and cfg["value"] not in available:
-            actions.append(message("error", "cpu%d: energy performance preference %s is not available "
-                                   "(available: %s)" % (entry["cpu"], cfg["value"], " ".join(available))))
-        elif entry["value"] != cfg["value"]:
-            actions.append(set_action(_cpu_dir(entry["cpu"]) + "/cpufreq/energy_performance_preference",
-                                      entry["value"], cfg["value"]))
-    return {"actions": actions}
+    return {"actions": _per_policy(present, "value", cfg["value"], "energy performance preference",
+                                   "energy_performance_preference")}
 
 
 def section_epp(sec, cfg):

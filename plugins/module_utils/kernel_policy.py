@@ -46,6 +46,8 @@ __all__ = [
     "sysctl_key",
     "sysctl_name_problem",
     "owned_sysctl_problem",
+    "Setting",
+    "PLAN_SETTINGS",
 ]
 
 # Kernel argument keys the plan writes, each with the profile field that
@@ -69,6 +71,7 @@ OWNED_ARGS: Dict[str, str] = {
     "nmi_watchdog": "kernel.nmi_watchdog",  # no NMI (hard lockup) watchdog
     "skew_tick": "kernel.skew_tick",  # ticks offset per CPU
     "tsc": "kernel.tsc_reliable",  # tsc=reliable: no clocksource watchdog
+    "mce": "kernel.mce_ignore_ce",  # mce=ignore_ce: no corrected-error polling timer or CMCI on any CPU
     "intel_idle.max_cstate": "power.max_cstate",  # deepest C-state, intel_idle
     "processor.max_cstate": "power.max_cstate",  # deepest C-state, ACPI idle
     "idle": "power.idle_poll",  # idle=poll
@@ -190,7 +193,12 @@ ARG_SYSCTLS: Dict[str, str] = {
 # Sysctls the plan sets on every node (a profile does not change them).
 PLANNED_SYSCTL: Dict[str, str] = {
     "kernel.numa_balancing": "0",  # no page migration under pinned memory
-    "kernel.timer_migration": "0",  # keep timers where they were armed
+    # 1, as the Node Tuning Operator sets it: an unpinned timer armed on an
+    # isolated CPU (a TCP keep-alive or retransmit timer of a pinned process)
+    # moves to a housekeeping CPU (get_nohz_timer_target() through
+    # get_target_base(), timer.c and hrtimer.c) only when migration is on;
+    # with 0 it stays, and fires, on the isolated CPU.
+    "kernel.timer_migration": "1",
     "vm.stat_interval": "10",  # vmstat work every 10 s instead of 1 s
     # Busy-polling isolated threads never trip it, but a housekeeping task in D
     # state for 2 min (the default) should not produce a stack dump storm.
@@ -221,6 +229,8 @@ OWNED_SYSCTLS: Dict[str, Tuple[Optional[str], str]] = {
                                                 "isolated CPUs)"),
     # the detectors' period: re-arms them on every CPU they run on
     "kernel.watchdog_thresh": ("kernel.nosoftlockup and kernel.nmi_watchdog", "re-arms the lockup detectors"),
+    # RT throttling: -1 (none) with kernel.realtime_scheduling, the kernel's 950000 without
+    "kernel.sched_rt_runtime_us": ("kernel.realtime_scheduling", "sets the real-time throttling"),
     # RPS for new devices (Linux 6.2): the housekeeping sets each device's mask
     "net.core.rps_default_mask": ("housekeeping.rps_include", "sets the RPS mask of new devices"),
 }
@@ -300,3 +310,109 @@ def owned_sysctl_problem(name: str) -> Optional[str]:
     if field is None:
         return why
     return "%s, which the plan owns; use hft_profile.%s instead" % (why, field)
+
+
+# Every kernel argument, sysctl and runtime setting the plan produces, with
+# our default, what OpenShift's Node Tuning Operator (its performance profile
+# rendered through TuneD) does for the same, and why ours.  docs/profile.md
+# shows it (a unit test keeps the two in step, and checks that every setting
+# of a plan has its entry).  ``kind``: ``argument`` (a kernel argument key),
+# ``sysctl``, ``runtime`` (``runtime.<section>``: a section of plan.runtime,
+# by the node applier) or ``node`` (a role's change, from another plan field).
+Setting = namedtuple("Setting", "kind ours operator why")
+
+PLAN_SETTINGS: Dict[str, Setting] = {
+    # -- kernel arguments
+    "isolcpus": Setting("argument", "`managed_irq,domain,<isolated>` (`managed_irq,<isolated>` when balanced)",
+                        "`managed_irq,<isolated>`, `domain` too when `balanceIsolated: false`",
+                        "managed IRQs and, for static isolation, the scheduler's load balancing off the isolated CPUs"),
+    "nohz": Setting("argument", "`on`", "`on`", "needed by `nohz_full`"),
+    "nohz_full": Setting("argument", "the isolated CPUs", "the isolated CPUs", "no scheduler tick while one task runs"),
+    "rcu_nocbs": Setting("argument", "the isolated CPUs", "the isolated CPUs",
+                         "RCU callbacks run on the reserved CPUs"),
+    "irqaffinity": Setting("argument", "the reserved CPUs", "not set (irqbalance bans the isolated CPUs)",
+                           "IRQs requested during boot start on the reserved CPUs"),
+    "systemd.cpu_affinity": Setting("argument", "the reserved CPUs", "the reserved CPUs",
+                                    "PID 1 and every service it starts on the reserved CPUs from boot"),
+    "rcupdate.rcu_normal_after_boot": Setting("argument", "`1`", "`1`",
+                                              "no expedited grace periods (IPIs to every CPU) after boot"),
+    "intel_iommu": Setting("argument", "`on` when DPDK uses vfio-pci and the firmware has VT-d", "`on`",
+                           "vfio-pci needs the IOMMU; nodes without DPDK keep the kernel's default"),
+    "amd_iommu": Setting("argument", "never set (only removed)", "not set", "AMD-Vi has no `on`; it is on by default"),
+    "iommu": Setting("argument", "`pt` with `intel_iommu=on` or on AMD with DPDK", "`pt`",
+                     "no IOMMU translation for the host's own devices"),
+    "default_hugepagesz": Setting("argument", "`hugepages.default_size`", "`hugepages.defaultHugepagesSize`",
+                                  "the size mounted at /dev/hugepages"),
+    "hugepagesz": Setting("argument", "each planned size", "each size", "boot-time pools"),
+    "hugepages": Setting("argument", "per node (`N:count`) from kernel 5.16, else total", "total count per size",
+                         "pools on the NUMA node the profile names, allocated before memory fragments"),
+    "transparent_hugepage": Setting("argument", "`never`", "`never` (TuneD's vm plugin)",
+                                    "no khugepaged scans or compaction stalls"),
+    "nosoftlockup": Setting("argument", "set", "set", "no soft lockup detector timer on the isolated CPUs"),
+    "nmi_watchdog": Setting("argument", "`0`", "`0`", "no NMI every few seconds on every CPU"),
+    "skew_tick": Setting("argument", "`1`", "`1`", "ticks of the CPUs offset: no jiffies lock contention"),
+    "tsc": Setting("argument", "`reliable` (x86)", "`reliable`", "no clocksource watchdog timer"),
+    "mce": Setting("argument", "`ignore_ce` (x86; `kernel.mce_ignore_ce`)", "`off`",
+                   "no polling timer or CMCI for corrected errors; uncorrected ones are still handled"),
+    "intel_idle.max_cstate": Setting("argument", "`power.max_cstate` (1)", "with high-power workload hints",
+                                     "no deep C-state exit latency"),
+    "processor.max_cstate": Setting("argument", "`power.max_cstate` (1)", "with high-power workload hints",
+                                    "the same for ACPI idle"),
+    "idle": Setting("argument", "`poll` only with `power.idle_poll`", "with high-power workload hints",
+                    "no idle states at all, at the cost of power and SMT siblings' throughput"),
+    "intel_pstate": Setting("argument", "`power.pstate` (`passive`)", "set by its workload hints",
+                            "the governor decides the frequency (`performance`)"),
+    "amd_pstate": Setting("argument", "`power.pstate`", "set by its workload hints", "the same on AMD"),
+    "nosmt": Setting("argument", "only with `cpu.smt: disabled`", "not set (`cpu.offlined` instead)",
+                     "SMT siblings share a core's caches and execution units"),
+    # -- sysctls
+    "kernel.numa_balancing": Setting("sysctl", "`0`", "`0`", "no page migration under pinned memory"),
+    "kernel.timer_migration": Setting("sysctl", "`1`", "`1`",
+                                      "unpinned timers armed on an isolated CPU move to a housekeeping CPU"),
+    "vm.stat_interval": Setting("sysctl", "`10`", "`10`", "vmstat work every 10 s instead of every second"),
+    "kernel.hung_task_timeout_secs": Setting("sysctl", "`600`", "`600`",
+                                             "no stack dump storms from a housekeeping task stuck for 2 minutes"),
+    "kernel.nmi_watchdog": Setting("sysctl", "`0` (`kernel.nmi_watchdog: false`)", "`0`",
+                                   "the NMI watchdog stays off after boot"),
+    "kernel.sched_rt_runtime_us": Setting("sysctl", "`-1` with `kernel.realtime_scheduling`",
+                                          "`-1` with the real-time workload hint",
+                                          "no RT throttling of SCHED_FIFO busy-poll threads"),
+    # -- runtime sections (the node applier, at every boot and in every tuning run)
+    "runtime.cpu_offline": Setting("runtime", "`cpu.offline` (none)", "`cpu.offlined`",
+                           "unused CPUs or siblings of the hottest cores offline"),
+    "runtime.hugepages": Setting("runtime", "pools read back, the short ones retried", "per-node pages by a boot unit",
+                         "a pool the kernel could not fill at boot is filled or named"),
+    "runtime.dpdk": Setting("runtime", "devices bound to vfio-pci or uio_pci_generic", "not done (the SR-IOV operator)",
+                    "DPDK's NICs bound before the kubelet starts"),
+    "runtime.sysctl": Setting("runtime", "the planned sysctls", "TuneD's sysctl plugin", "set now and at every boot"),
+    "runtime.thp": Setting("runtime", "`enabled` and `defrag` as planned", "`never` (TuneD)", "the same after boot"),
+    "runtime.ksm": Setting("runtime", "`run` = 0 where the kernel has KSM", "ksm and ksmtuned stopped",
+                   "no ksmd scanning, no copy-on-write faults on merged pages"),
+    "runtime.irq": Setting("runtime", "every movable IRQ and the default affinity on the reserved CPUs",
+                   "irqbalance bans the isolated CPUs", "stricter: nothing waits for irqbalance to move an IRQ"),
+    "runtime.workqueue": Setting("runtime", "unbound workqueues' cpumask, global and per workqueue",
+                         "the global cpumask (TuneD)", "kworkers of unbound work stay on the reserved CPUs"),
+    "runtime.kthread": Setting("runtime", "movable kernel threads on the reserved CPUs",
+                       "TuneD's scheduler plugin moves them", "as `tuna --isolate`"),
+    "runtime.sweep": Setting("runtime", "running user-space threads on the reserved CPUs, once per run",
+                     "TuneD's scheduler plugin, once, with its deny list",
+                     "threads started before tuning leave the isolated CPUs; pods and the deny list stay"),
+    "runtime.rps": Setting("runtime", "every interface's receive queues on the reserved CPUs",
+                   "pods' virtual interfaces (udev)", "receive processing off the isolated CPUs"),
+    "runtime.cpufreq": Setting("runtime", "`power.governor` (`performance`)", "set by its workload hints",
+                       "no frequency ramp-up latency"),
+    "runtime.cpuidle": Setting("runtime", "PM QoS resume latency of the isolated CPUs", "per pod (CRI-O annotations)",
+                       "the C-state limit holds after boot"),
+    "runtime.energy_perf_bias": Setting("runtime", "`power.energy_perf_bias` (`performance`)", "`performance`",
+                                "the hardware favours performance"),
+    "runtime.epp": Setting("runtime", "`power.energy_performance_preference` (`performance`) where exposed",
+                           "`performance` (TuneD's cpu plugin)", "HWP picks the highest P-states (active mode)"),
+    "runtime.min_perf_pct": Setting("runtime", "`power.min_perf_pct` (left alone)", "`100` with high-power hints",
+                                    "intel_pstate's floor; 100 keeps every CPU at its highest P-state"),
+    # -- other plan fields, by the roles
+    "disabled_units": Setting("node", "`fwupd-refresh.timer` stopped and disabled", "stopped",
+                              "fwupd's firmware calls can raise SMIs, latency spikes on every CPU"),
+    "realtime_scheduling.stalld": Setting("node", "stalld with `kernel.realtime_scheduling`, where packaged",
+                                          "stalld with the real-time workload hint",
+                                          "kernel threads starved by a busy-polling RT thread are boosted"),
+}

@@ -72,6 +72,13 @@ INTEL = ("GenuineIntel",)
 AMD = ("AuthenticAMD", "HygonGenuine")
 
 
+# systemd units the housekeeping role stops and disables where they are installed.
+DISABLED_UNITS = (
+    # fwupd's metadata refresh: its firmware calls can raise SMIs (latency
+    # spikes of every CPU), as the Node Tuning Operator notes
+    "fwupd-refresh.timer",
+)
+
 def plan(
     profile: Any,
     topology: Union[Topology, Dict[str, Any]],
@@ -175,10 +182,14 @@ class _Planner:
     # -------------------------------------------------------------- build
     def build(self) -> Dict[str, Any]:
         t = self.t
-        self.online = sorted(t.cpus_online)
-        online_set = set(self.online)
-        self.present = sorted(set(t.cpus_present) | online_set)
+        self.present = sorted(set(t.cpus_present) | set(t.cpus_online))
         self.known = set(self.present) | {c.id for c in t.cpus}
+        # cpu.offline: taken offline at every boot by the applier, so the plan
+        # is the same before (online now) and after (offline): the sets are
+        # computed from the CPUs that stay online.
+        self.offline_planned = self._offline_planned()
+        self.online = sorted(set(t.cpus_online) - set(self.offline_planned))
+        online_set = set(self.online)
         self.offline = sorted(set(self.present) - online_set)
         self.nbits = max(list(t.cpus_possible) + self.present + [0]) + 1
         self.memory_nodes = [
@@ -202,10 +213,11 @@ class _Planner:
         if self.errors:
             raise ProfileError(self.errors, self.root)
 
-        if self.offline:
+        unplanned_offline = sorted(set(self.offline) - set(self.offline_planned))
+        if unplanned_offline:
             self.warn(
                 "CPUs %s are present but offline; they are in neither the reserved "
-                "nor the isolated set" % _cl(self.offline)
+                "nor the isolated set" % _cl(unplanned_offline)
             )
         reserved = cpu["reserved_list"]
         isolated = cpu["isolated_list"]
@@ -230,6 +242,13 @@ class _Planner:
                 "realtime": self.p["kernel"]["realtime"],
                 "flavour": "realtime" if self.p["kernel"]["realtime"] else "generic",
             },
+            # kernel.realtime_scheduling: no RT throttling (sysctl) and stalld,
+            # which boosts kernel threads starved by a busy-polling RT thread,
+            # where the distribution packages it (the housekeeping role).
+            "realtime_scheduling": {
+                "enabled": self.p["kernel"]["realtime_scheduling"],
+                "stalld": self.p["kernel"]["realtime_scheduling"],
+            },
             "hugepages": hugepages,
             "hugepages_boot": hp_boot,
             "hugetlbfs_mounts": mounts,
@@ -246,6 +265,8 @@ class _Planner:
             # housekeeping role; verify reads their effective cpusets.
             "cpuset_slices": list(hk["cpuset_slices"]),
             "thp": thp,
+            # systemd units stopped and disabled where installed (housekeeping)
+            "disabled_units": list(DISABLED_UNITS),
             "sysctl": sysctl,
             "dpdk": dpdk,
             "kubelet": kubelet,
@@ -264,6 +285,9 @@ class _Planner:
         runtime: Dict[str, Any] = {
             "sysctl": dict(sysctl),
             "thp": dict(thp),
+            # KSM stopped where the kernel has it: no ksmd scanning, no merged
+            # pages to break with copy-on-write faults
+            "ksm": {"run": "0"},
             "irq": {
                 "default_cpus": _cl(reserved),
                 "cpus": _cl(reserved),
@@ -273,6 +297,11 @@ class _Planner:
             # Kernel threads that may run anywhere (and accept it): onto the
             # reserved CPUs, as tuna --isolate does.
             "kthread": {"cpus": _cl(reserved)},
+            # Running user-space threads off the isolated CPUs, once per tuning
+            # run (the housekeeping role; not at boot): all but the kubelet's
+            # pods and the deny list.
+            "sweep": {"cpus": _cl(reserved), "keep_cgroups": ["kubepods"],
+                      "deny": list(self.p["housekeeping"]["sweep_deny"])},
             "rps": dict(rps),
             "hugepages": {
                 "pools": [dict(pool) for pool in hugepages],
@@ -289,6 +318,9 @@ class _Planner:
                 "noiommu": bool(dpdk["noiommu"]),
             },
         }
+        # cpu.offline: the CPUs taken offline at every boot, first of all sections
+        if self.offline_planned:
+            runtime["cpu_offline"] = {"cpus": _cl(self.offline_planned)}
         if power["governor"] is not None:
             runtime["cpufreq"] = {"governor": power["governor"], "cpus": power["cpus"]}
         # The C-state limit holds on the isolated CPUs, through each CPU's PM
@@ -301,6 +333,12 @@ class _Planner:
             }
         if power["energy_perf_bias"] is not None:
             runtime["energy_perf_bias"] = {"value": power["energy_perf_bias"], "cpus": power["cpus"]}
+        # HWP's energy/performance preference, where the driver exposes it (active mode)
+        if power["energy_performance_preference"] is not None:
+            runtime["epp"] = {"value": power["energy_performance_preference"], "cpus": power["cpus"]}
+        # intel_pstate's floor, a share of the highest performance
+        if power["min_perf_pct"] is not None:
+            runtime["min_perf_pct"] = {"value": power["min_perf_pct"]}
         return runtime
 
     # ---------------------------------------------------------- topology
@@ -325,8 +363,29 @@ class _Planner:
                 )
         self.node_ids = sorted({n.id for n in t.nodes} | set(self.cpu_node.values()))
 
+    def _offline_planned(self) -> List[int]:
+        """cpu.offline, checked against the machine (CPU 0 and CPUs that do not
+        exist are refused; the reserved set is checked in _check_explicit)."""
+        text = self.p["cpu"]["offline"]
+        if not text:
+            return []
+        cpus = parse_cpulist(text)
+        path = self.f("cpu", "offline")
+        if BOOT_CPU in cpus:
+            self.fail(path, "holds CPU %d, the boot CPU: it cannot be taken offline" % BOOT_CPU)
+            return []
+        unknown = [c for c in cpus if c not in self.known]
+        if unknown:
+            self.fail(path, "CPUs %s do not exist on this node (present: %s)" % (_cl(unknown), _cl(self.present)))
+            return []
+        return cpus
+
     def _smt(self) -> None:
-        cores = self.t.cores()
+        # Cores as they stay online: without the CPUs of cpu.offline (a core
+        # whose sibling is taken offline is a whole core of one thread).
+        planned = set(self.offline_planned)
+        cores = [kept for kept in ([c for c in core if c not in planned] for core in self.t.cores()) if kept]
+        self.online_cores = cores
         self.smt_enabled = self.p["cpu"]["smt"] == "enabled"
         if not self.smt_enabled and all(len(core) == 1 for core in cores) and self.t.smt_active is not True:
             self.warn("cpu.smt is disabled but no core has a second online thread; nosmt changes nothing here")
@@ -550,6 +609,12 @@ class _Planner:
         unknown = [c for c in cpus if c not in self.known]
         if unknown:
             self.fail(path, "CPUs %s do not exist on this node (online: %s)" % (_cl(unknown), _cl(self.online)))
+        planned = [c for c in cpus if c in self.offline_planned]
+        if planned:
+            self.fail(path, "CPUs %s are in cpu.offline, which takes them offline at every boot; %s"
+                      % (_cl(planned), "a reserved CPU cannot be taken offline" if key == "reserved"
+                         else "list only CPUs that stay online"))
+            return [c for c in cpus if c in online and c not in self.secondaries]
         offline = [c for c in cpus if c in self.known and c not in online]
         if offline:
             self.fail(path, "CPUs %s are offline (online: %s)" % (_cl(offline), _cl(self.online)))
@@ -768,6 +833,8 @@ class _Planner:
             "isolated_by_node": per_node(by_node_iso),
             "isolated_preferred": preferred,
             "smt_siblings_offline": _cl(self.secondaries),
+            # cpu.offline: taken offline at every boot, before the kubelet (runtime section cpu_offline)
+            "offline_planned": _cl(self.offline_planned),
             "reserved_mask": format_mask(reserved, self.nbits),
             "isolated_mask": format_mask(isolated, self.nbits),
         }
@@ -973,6 +1040,8 @@ class _Planner:
             "pstate": prof["pstate"],
             "pstate_driver": "intel_pstate" if vendor in INTEL else ("amd_pstate" if vendor in AMD else None),
             "energy_perf_bias": prof["energy_perf_bias"],
+            "energy_performance_preference": prof["energy_performance_preference"],
+            "min_perf_pct": prof["min_perf_pct"],
             "cpus": _cl(self.usable),
         }
         return power, args
@@ -1013,6 +1082,17 @@ class _Planner:
                 args.append("tsc=reliable")
             else:
                 self.warn("kernel.tsc_reliable is x86 only; no tsc= argument for CPU vendor %r"
+                          % (self.t.cpu_vendor or "unknown"))
+        if k["mce_ignore_ce"]:
+            # The boot argument rather than machinecheck*/ignore_ce at runtime:
+            # the kernel's switch is one for all CPUs (mca_cfg.ignore_ce), in
+            # force before the first polling timer is armed and for every CPU
+            # brought online later, and it needs no machine-check sysfs (absent
+            # on virtual machines without MCE).
+            if self.t.cpu_vendor in INTEL + AMD:
+                args.append("mce=ignore_ce")
+            else:
+                self.warn("kernel.mce_ignore_ce is x86 only; no mce= argument for CPU vendor %r"
                           % (self.t.cpu_vendor or "unknown"))
         args += power_args
         if not self.smt_enabled:
@@ -1060,6 +1140,10 @@ class _Planner:
         values = dict(PLANNED_SYSCTL)
         if not self.p["kernel"]["nmi_watchdog"]:
             values["kernel.nmi_watchdog"] = "0"
+        if self.p["kernel"]["realtime_scheduling"]:
+            # no RT throttling: a SCHED_FIFO busy-poll thread keeps its CPU the
+            # whole second instead of leaving 5% to lower classes
+            values["kernel.sched_rt_runtime_us"] = "-1"
         values.update(self.p["sysctl"])
         return dict(sorted(values.items()))
 
@@ -1092,7 +1176,10 @@ class _Planner:
         draws this; nothing is decided from it."""
         t = self.t
         online = set(self.online)
-        cores = [list(core) for core in t.cores()]
+        # The cores as they stay online (without cpu.offline's CPUs, which are
+        # only in their node's list: the same before and after they go offline).
+        cores = [list(core) for core in self.online_cores]
+        planned = set(self.offline_planned)
         key_of = {}
         for core in cores:
             first = t.cpu(core[0])
@@ -1100,6 +1187,8 @@ class _Planner:
                 key_of[(first.package, first.die, first.core)] = core
         for cpu_id in self.offline:
             cpu = t.cpu(cpu_id)
+            if cpu_id in planned:
+                continue
             if cpu is not None and cpu.package is not None and cpu.core is not None:
                 core = key_of.get((cpu.package, cpu.die, cpu.core))
                 if core is None:
@@ -1135,7 +1224,7 @@ class _Planner:
         t = self.t
         online = set(self.online)
         packages = sorted({c.package for c in t.cpus if c.id in online and c.package is not None})
-        core_sizes = [len(core) for core in t.cores()]
+        core_sizes = [len(core) for core in self.online_cores]
         return {
             "kernel_release": t.kernel_release,
             "cpu_vendor": t.cpu_vendor,

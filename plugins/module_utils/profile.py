@@ -77,6 +77,7 @@ DEFAULTS: Dict[str, Any] = {
         "reserved_numa": "spread",
         "isolation": "static",
         "smt": "enabled",
+        "offline": "",
     },
     "numa": {
         "topology_policy": "single-numa-node",
@@ -109,16 +110,20 @@ DEFAULTS: Dict[str, Any] = {
         "idle_poll": False,
         "pstate": "passive",
         "energy_perf_bias": "performance",
+        "energy_performance_preference": "performance",
+        "min_perf_pct": None,
     },
     "kernel": {
         "extra_args": [],
         "nosoftlockup": True,
         "skew_tick": True,
         "tsc_reliable": True,
+        "mce_ignore_ce": True,
         "nmi_watchdog": False,
         "thp": "never",
         "iommu": "auto",
         "realtime": False,
+        "realtime_scheduling": False,
     },
     "sysctl": {},
     "housekeeping": {
@@ -127,6 +132,10 @@ DEFAULTS: Dict[str, Any] = {
         "rps_include": ["*"],
         "rps_exclude": ["lo"],
         "cpuset_slices": ["system.slice", "user.slice"],
+        # Threads the apply-time sweep leaves on the isolated CPUs (fnmatch on
+        # the thread's or its process's name): DPDK lcores and PMD threads,
+        # virtual machines' vCPUs.
+        "sweep_deny": ["dpdk*", "lcore-*", "rte_*", "*pmd*", "qemu*", "CPU */KVM"],
     },
     "latency_gate": {
         "enabled": True,
@@ -163,6 +172,7 @@ CPU_MANAGER_POLICIES = ("static", "none")
 GOVERNORS = ("performance", "powersave", "schedutil", "ondemand", "conservative", "userspace")
 PSTATES = ("active", "passive", "guided", "disable")
 EPB = ("performance", "balance-performance", "normal", "balance-power", "power")
+EPP = ("default", "performance", "balance_performance", "balance_power", "power")
 THP = ("never", "madvise", "always")
 KERNEL_IOMMU = ("auto", "on", "off")
 LATENCY_TOOLS = ("oslat", "cyclictest")
@@ -444,6 +454,16 @@ def _cpu(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
         out["isolation"] = chk.choice(sec["isolation"], chk.path("cpu", "isolation"), ISOLATION)
     if "smt" in sec:
         out["smt"] = chk.choice(sec["smt"], chk.path("cpu", "smt"), SMT)
+    if "offline" in sec:
+        value = sec["offline"]
+        path = chk.path("cpu", "offline")
+        if value is None or value == "":
+            out["offline"] = ""
+        elif value == "auto" or not isinstance(value, (str, int)) or isinstance(value, bool):
+            chk.fail(path, 'must be a cpulist such as "6-7" (the CPUs taken offline at every boot), got %s'
+                     % _describe(value))
+        else:
+            out["offline"] = chk.cpulist_or_auto(value, path)
     # Warned about, not refused: a group's reserved_cores stays valid for a
     # host of the group that gives its own cpulist.
     explicit = [key for key in ("reserved", "isolated") if out.get(key) not in (None, "auto")]
@@ -651,7 +671,11 @@ def _kubelet(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
 
 def _power(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     sec = chk.mapping(raw, chk.path("power"), out.keys())
-    for key, choices in (("governor", GOVERNORS), ("pstate", PSTATES), ("energy_perf_bias", EPB)):
+    if "min_perf_pct" in sec:
+        value = sec["min_perf_pct"]
+        out["min_perf_pct"] = None if value is None else chk.integer(value, chk.path("power", "min_perf_pct"), 0, 100)
+    for key, choices in (("governor", GOVERNORS), ("pstate", PSTATES), ("energy_perf_bias", EPB),
+                         ("energy_performance_preference", EPP)):
         if key in sec:
             out[key] = None if sec[key] is None else chk.choice(sec[key], chk.path("power", key), choices)
     if "max_cstate" in sec:
@@ -663,7 +687,8 @@ def _power(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
 
 def _kernel(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
     sec = chk.mapping(raw, chk.path("kernel"), out.keys())
-    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "nmi_watchdog", "realtime"):
+    for key in ("nosoftlockup", "skew_tick", "tsc_reliable", "mce_ignore_ce", "nmi_watchdog", "realtime",
+                "realtime_scheduling"):
         if key in sec:
             out[key] = chk.boolean(sec[key], chk.path("kernel", key))
     if "thp" in sec:
@@ -793,6 +818,22 @@ def _housekeeping(chk: _Checker, raw: Any, out: Dict[str, Any]) -> None:
         out[key] = patterns
     if "cpuset_slices" in sec:
         out["cpuset_slices"] = _cpuset_slices(chk, sec["cpuset_slices"], chk.path("housekeeping", "cpuset_slices"))
+    if "sweep_deny" in sec:
+        path = chk.path("housekeeping", "sweep_deny")
+        value = [] if sec["sweep_deny"] is None else sec["sweep_deny"]
+        if not isinstance(value, list):
+            chk.fail(path, "must be a list of thread name patterns such as dpdk*, got %s" % _describe(value))
+        else:
+            patterns = []
+            for index, item in enumerate(value):
+                # a task's comm: at most 15 characters (TASK_COMM_LEN 16); a pattern may be longer
+                if not isinstance(item, str) or not item.strip() or len(item) > 64 or "/" == item[:1]:
+                    chk.fail("%s[%d]" % (path, index), "must be a thread name or fnmatch pattern "
+                             "(1-64 characters, not starting with '/'), got %s" % _describe(item))
+                    continue
+                if item not in patterns:
+                    patterns.append(item)
+            out["sweep_deny"] = patterns
 
 
 def _cpuset_slices(chk: _Checker, value: Any, path: str) -> List[str]:

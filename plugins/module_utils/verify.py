@@ -14,7 +14,7 @@ Parts (each can be left out with ``parts``):
 
   kernel    /proc/cmdline against the planned arguments (every owned key the
             plan does not give must be absent), the kernel's isolated and
-            nohz_full sets, what the bootloader would change
+            nohz_full sets, the CPUs of cpu.offline offline, what the bootloader would change
             (``state.bootloader``: the kernel_cmdline module's actions in
             check mode), and the kind of kernel running (``state.kernel``:
             ``uname -v`` says PREEMPT_RT exactly when the plan wants the
@@ -23,13 +23,15 @@ Parts (each can be left out with ``parts``):
   runtime   the applier and its boot unit installed, its configuration equal to
             the plan's runtime sections, and nothing the applier would change
   affinity  PID 1, the confined slices' cpusets and every user-space process
-            outside the kubelet's pods on the reserved CPUs
+            outside the kubelet's pods on the reserved CPUs (what the sweep
+            left: a process whose name matches its deny list is no stray)
   kubelet   the kubelet's settings and checkpoints (``state.kubelet``) against
             the plan's (``kubelet.py``); nothing on a node without a kubelet
 """
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Dict, Iterable, List, Optional
 
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist
@@ -75,8 +77,22 @@ def _kernel(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]
     nohz = arg_value(plan["kernel_args"], "nohz_full", "")
     if _cpus(nohz) != _cpus(state.get("nohz_full")):
         items.append(_item("isolated set", "/sys/devices/system/cpu/nohz_full", nohz, state.get("nohz_full")))
+    items += _offline(plan, state)
     items += _kernel_kind(plan, state)
     return items
+
+
+def _offline(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The CPUs of cpu.offline are offline (a state read without ``offline``,
+    by an older node_state_info, gives no item)."""
+    want = plan["cpu"].get("offline_planned") or ""
+    if not want or "offline" not in state:
+        return []
+    online = sorted(set(_cpus(want)) - set(_cpus(state.get("offline"))))
+    if not online:
+        return []
+    return [_item("offline CPUs", "/sys/devices/system/cpu/offline", "holds %s" % want,
+                  "%s (CPUs %s online)" % (state.get("offline") or "", ",".join(str(c) for c in online)))]
 
 
 def _kernel_kind(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -132,7 +148,10 @@ def _affinity(plan: Dict[str, Any], state: Dict[str, Any]) -> List[Dict[str, Any
     for name, cpus in sorted((affinity.get("slices") or {}).items()):
         if _cpus(cpus) != reserved:
             items.append(_item("affinity", "/sys/fs/cgroup/%s/cpuset.cpus.effective" % name, reserved_text, cpus))
-    strays = [p for p in affinity.get("processes") or [] if set(_cpus(p.get("cpus"))) - set(reserved)]
+    # what the sweep leaves on purpose (housekeeping.sweep_deny) is no stray
+    deny = ((plan.get("runtime") or {}).get("sweep") or {}).get("deny") or []
+    strays = [p for p in affinity.get("processes") or [] if set(_cpus(p.get("cpus"))) - set(reserved)
+              and not any(fnmatch.fnmatchcase(p.get("comm") or "", pattern) for pattern in deny)]
     for proc in strays[:MAX_STRAYS]:
         items.append(_item("affinity", "pid %s (%s, %s)" % (proc.get("pid"), proc.get("comm"), proc.get("cgroup")),
                            reserved_text, proc.get("cpus")))

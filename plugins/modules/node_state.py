@@ -39,7 +39,7 @@ options:
       - A section named here but absent from O(config) is listed in C(not_configured) of RV(report).
     type: list
     elements: str
-    choices: [hugepages, dpdk, sysctl, thp, irq, workqueue, kthread, rps, cpufreq, cpuidle, energy_perf_bias]
+    choices: [cpu_offline, hugepages, dpdk, sysctl, thp, ksm, irq, workqueue, kthread, sweep, rps, cpufreq, cpuidle, energy_perf_bias, epp, min_perf_pct]
   mode:
     description:
       - C(apply) changes what differs. C(check) only reads and reports, also outside check mode (for example a

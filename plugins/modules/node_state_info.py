@@ -198,6 +198,9 @@ state:
     nohz_full:
       description: C(/sys/devices/system/cpu/nohz_full).
       type: str
+    offline:
+      description: C(/sys/devices/system/cpu/offline) (the plan's C(cpu.offline_planned) must be in it).
+      type: str
     kernel:
       description:
         - The running kernel - C(release) (C(uname -r), C(/proc/sys/kernel/osrelease)), C(version) (C(uname -v),
@@ -433,6 +436,7 @@ def main():
         # "(null)" is how an unset nohz_full reads on some kernels.
         nohz_full = _read(root, "/sys/devices/system/cpu/nohz_full")
         state["nohz_full"] = "" if nohz_full == "(null)" else nohz_full
+        state["offline"] = _read(root, "/sys/devices/system/cpu/offline")
         # uname -r and uname -v: a PREEMPT_RT kernel says so in its version.
         version = _read(root, "/proc/sys/kernel/version")
         state["kernel"] = {"release": _read(root, "/proc/sys/kernel/osrelease"), "version": version,

@@ -22,7 +22,7 @@ HUGEPAGES = {"format": 1, "hugepages": {"pools": [
     {"node": 1, "size_kb": 1048576, "count": 1}, {"node": 0, "size_kb": 2048, "count": 128}]}}
 HOUSEKEEPING = {
     "format": 1,
-    "sysctl": {"kernel.numa_balancing": "0", "kernel.timer_migration": "0", "vm.stat_interval": "10"},
+    "sysctl": {"kernel.numa_balancing": "0", "kernel.timer_migration": "1", "vm.stat_interval": "10"},
     "thp": {"enabled": "never", "defrag": "never"},
     "irq": {"default_cpus": RESERVED, "cpus": RESERVED},
     "workqueue": {"cpus": RESERVED},
@@ -69,8 +69,9 @@ def test_whole_lab_plan_check_apply_check(lab, capsys, config_dir):
          "energy_perf_bias"])
     # applied in this order: the NIC leaves its kernel driver before IRQs and RPS masks are set
     assert lab.applier.SECTIONS == (
-        "hugepages", "dpdk", "sysctl", "thp", "irq", "workqueue", "kthread", "rps", "cpufreq", "cpuidle",
-        "energy_perf_bias")
+        "cpu_offline", "hugepages", "dpdk", "sysctl", "thp", "ksm", "irq", "workqueue", "kthread", "sweep",
+        "rps",
+        "cpufreq", "cpuidle", "energy_perf_bias", "epp", "min_perf_pct")
     assert lab.kernel.writes == []
     assert "bot4-hft-runtime: cpufreq: no cpufreq driver on this node" in err
     assert "bot4-hft-runtime: irq: " in err and "would change" in err

@@ -16,7 +16,7 @@ PLAN_SYSCTL = {
     "kernel.hung_task_timeout_secs": "600",
     "kernel.nmi_watchdog": "0",
     "kernel.numa_balancing": "0",
-    "kernel.timer_migration": "0",
+    "kernel.timer_migration": "1",
     "vm.stat_interval": "10",
 }
 
@@ -34,7 +34,6 @@ def test_sysctl_check_apply_idempotent(lab):
         "/proc/sys/kernel/hung_task_timeout_secs": ("120", "600"),
         "/proc/sys/kernel/nmi_watchdog": ("1", "0"),
         "/proc/sys/kernel/numa_balancing": ("1", "0"),
-        "/proc/sys/kernel/timer_migration": ("1", "0"),
         "/proc/sys/vm/stat_interval": ("1", "10"),
     }
     assert lab.kernel.writes == []

@@ -109,7 +109,7 @@ def topology(host):
     return result["topology"]
 
 
-def test_module_cpus_match_lscpu(host, topology):
+def test_module_cpus_match_lscpu(host, topology, plan):
     rows = [line.split(",") for line in host.check_output("lscpu -p=CPU,CORE,SOCKET,NODE").splitlines()
             if not line.startswith("#")]
     lscpu = {int(cpu): (int(core), int(socket), int(node)) for cpu, core, socket, node in rows}
@@ -121,8 +121,9 @@ def test_module_cpus_match_lscpu(host, topology):
         same_core = sorted(c for c, (k, s, _n) in lscpu.items() if (k, s) == (core, socket))
         expected = f"{same_core[0]}-{same_core[-1]}" if len(same_core) > 1 else str(cpu)
         assert module[cpu]["siblings"] == expected
-    assert topology["cpus"]["offline"] == ""
-    assert topology["cpus"]["online"] == "0-7"
+    # cpu.offline (the scenario's profile change takes CPU 7 offline)
+    assert topology["cpus"]["offline"] == plan["cpu"]["offline_planned"]
+    assert topology["cpus"]["online"] == plan["cpu"]["online"]
     assert topology["cpus"]["smt_active"] is True
 
 

@@ -39,7 +39,8 @@ An action is a dict with a ``kind``:
 - ``affinity``: set the CPUs of the kernel thread ``pid`` (named ``comm``) to
   ``after``, read them back.  The thread is read again just before: a thread
   gone is skipped, and anything that is no longer that kernel thread, or a
-  user-space process, is refused.
+  user-space process, is refused.  With ``task: "user"`` (the sweep), the
+  same for a user-space thread: a kernel thread is refused.
 - ``error``, ``notice``, ``skip``: record ``text``.
 - a kind of the section's own (``steps``), for ordered multi-step changes
   that re-read the node between their writes (dpdk binding).
@@ -67,17 +68,22 @@ DEFAULT_CONFIG = "/etc/bot4-hft/runtime.d"
 DEFAULT_STATE_DIR = "/run/bot4-hft"
 
 SECTIONS = (
+    "cpu_offline",
     "hugepages",
     "dpdk",
     "sysctl",
     "thp",
+    "ksm",
     "irq",
     "workqueue",
     "kthread",
+    "sweep",
     "rps",
     "cpufreq",
     "cpuidle",
     "energy_perf_bias",
+    "epp",
+    "min_perf_pct",
 )
 
 EXIT_OK = 0
@@ -126,18 +132,24 @@ def size_name(size_kb):
 # directory below the PCI root bus (/sys/devices/pci0000:00/..., also where
 # that bus sits below a platform device).
 OWNED = {
+    "cpu_offline": ("/sys/devices/system/cpu/cpu[0-9]*/online",),
     "hugepages": ("/sys/devices/system/node", "/sys/kernel/mm/hugepages", "/proc/sys/vm"),
     "dpdk": ("/sys/bus/pci", "/sys/devices/**/pci?*:??", "/sys/module"),
     "sysctl": ("/proc/sys",),
     "thp": ("/sys/kernel/mm/transparent_hugepage",),
+    "ksm": ("/sys/kernel/mm/ksm/run",),
     "irq": ("/proc/irq",),
     "workqueue": ("/sys/devices/virtual/workqueue", "/sys/bus/workqueue/devices"),
     # sched_setaffinity of kernel threads only (Section._affinity), no file.
     "kthread": (),
+    # sched_setaffinity of user-space threads only (Section._affinity, task "user"), no file.
+    "sweep": (),
     "rps": ("/sys/class/net", "/sys/devices/**/net"),
     "cpufreq": ("/sys/devices/system/cpu",),
     "cpuidle": ("/sys/devices/system/cpu",),
     "energy_perf_bias": ("/sys/devices/system/cpu",),
+    "epp": ("/sys/devices/system/cpu",),
+    "min_perf_pct": ("/sys/devices/system/cpu/intel_pstate/min_perf_pct",),
 }
 
 
@@ -327,14 +339,18 @@ class Context(object):
         if os.path.realpath(self.root) == "/":
             os.sched_setaffinity(pid, cpus)
             return
-        path = self.path("/proc/%d/status" % pid)
-        with open(path) as handle:
-            lines = handle.read().splitlines()
         text = format_cpulist(cpus)
-        lines = [("Cpus_allowed_list:\t" + text) if line.startswith("Cpus_allowed_list:") else line
-                 for line in lines]
-        with open(path, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
+        # /proc/PID and, for a thread, /proc/TGID/task/PID show the same task
+        paths = [self.path("/proc/%d/status" % pid)]
+        paths += [self.path("/proc/%s/task/%d/status" % (entry, pid)) for entry in self.listdir("/proc")
+                  if entry.isdigit() and os.path.exists(self.path("/proc/%s/task/%d/status" % (entry, pid)))]
+        for path in paths:
+            with open(path) as handle:
+                lines = handle.read().splitlines()
+            lines = [("Cpus_allowed_list:\t" + text) if line.startswith("Cpus_allowed_list:") else line
+                     for line in lines]
+            with open(path, "w") as handle:
+                handle.write("\n".join(lines) + "\n")
 
     def online_cpus(self):
         text = self.read("/sys/devices/system/cpu/online")
@@ -498,13 +514,15 @@ class Section(object):
 
     def _affinity(self, action):
         pid, comm, after = action["pid"], action["comm"], action["after"]
-        label = "kernel thread %s (pid %d)" % (comm, pid)
+        kernel = action.get("task", "kernel") == "kernel"
+        kind = "kernel thread" if kernel else "user-space thread"
+        label = "%s %s (pid %d)" % (kind, comm, pid)
         task = self.ctx.task(pid)
         if task is None:
             return DONE  # it ended: nothing left to move
-        if not task["kthread"] or task["comm"] != comm:
-            self.error("pid %d: not changed: it is no longer the kernel thread %s (the %s section sets the "
-                       "CPUs of kernel threads only)" % (pid, comm, self.name))
+        if task["kthread"] != kernel or task["comm"] != comm:
+            self.error("pid %d: not changed: it is no longer the %s %s (the %s section sets the "
+                       "CPUs of %ss only)" % (pid, kind, comm, self.name, kind))
             return REFUSED
         if self.ctx.check:
             self.change(label, task["cpus"], after)

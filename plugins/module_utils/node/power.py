@@ -40,6 +40,25 @@ def _online_subset(ctx, cpus):
     return [cpu for cpu in cpus if cpu in set(online)]
 
 
+def _per_policy(entries, key, want, what, name):
+    """One action per cpufreq policy (its CPUs share the file cpufreq/``name``):
+    an error when ``want`` is not among the entry's ``available`` values, a
+    ``set`` when the entry's ``key`` differs."""
+    actions = []
+    seen = set()
+    for entry in entries:
+        if entry["policy"] in seen:
+            continue
+        seen.add(entry["policy"])
+        available = (entry["available"] or "").split()
+        if available and want not in available:
+            actions.append(message("error", "cpu%d: %s %s is not available (available: %s)"
+                                   % (entry["cpu"], what, want, " ".join(available))))
+        elif entry[key] != want:
+            actions.append(set_action(_cpu_dir(entry["cpu"]) + "/cpufreq/" + name, entry[key], want))
+    return actions
+
+
 # -------------------------------------------------------------------- cpufreq
 def cpufreq_settings(cfg):
     check_keys(cfg, "cpufreq", ("governor", "cpus"))
@@ -83,18 +102,7 @@ def decide_cpufreq(cfg, current):
     if missing:
         actions.append(message("notice", "CPUs %s have no cpufreq policy; governor not set there"
                                % format_cpulist(missing)))
-    seen = set()
-    for entry in with_driver:
-        if entry["policy"] in seen:
-            continue  # CPUs of one policy share these files
-        seen.add(entry["policy"])
-        available = (entry["available"] or "").split()
-        if available and governor not in available:
-            actions.append(message("error", "cpu%d: governor %s is not available (available: %s)"
-                                   % (entry["cpu"], governor, " ".join(available))))
-        elif entry["governor"] != governor:
-            actions.append(set_action(_cpu_dir(entry["cpu"]) + "/cpufreq/scaling_governor", entry["governor"],
-                                      governor))
+    actions += _per_policy(with_driver, "governor", governor, "governor", "scaling_governor")
     return {"actions": actions, "data": {"driver": with_driver[0]["driver"]}}
 
 
@@ -224,3 +232,74 @@ def decide_energy_perf_bias(cfg, current):
 def section_energy_perf_bias(sec, cfg):
     cfg = energy_perf_bias_settings(cfg)
     carry_out_decision(sec, decide_energy_perf_bias(cfg, read_energy_perf_bias(sec.ctx, cfg)))
+
+
+# ------------------------------------------------------------------------ epp
+EPP_VALUES = ("default", "performance", "balance_performance", "balance_power", "power")
+
+
+def epp_settings(cfg):
+    check_keys(cfg, "epp", ("value", "cpus"))
+    value = cfg.get("value")
+    if value not in EPP_VALUES:
+        raise ConfigError("epp.value must be one of %s" % ", ".join(EPP_VALUES))
+    return {"value": value, "cpus": cpus_option(cfg, "cpus", "epp", required=False)}
+
+
+def read_epp(ctx, cfg):
+    """cpus: for each configured online CPU (every online one by default), its
+    cpufreq policy directory, energy_performance_preference (None: missing)
+    and the available preferences."""
+    cpus = []
+    for cpu in _online_subset(ctx, cfg["cpus"]):
+        base = _cpu_dir(cpu) + "/cpufreq"
+        path = base + "/energy_performance_preference"
+        cpus.append({"cpu": cpu, "policy": (ctx.resolve(base) or base) if ctx.exists(path) else None,
+                     "value": ctx.read(path),
+                     "available": ctx.read(base + "/energy_performance_available_preferences")})
+    return {"cpus": cpus}
+
+
+def decide_epp(cfg, current):
+    present = [entry for entry in current["cpus"] if entry["policy"] is not None]
+    if not present:
+        return {"actions": [message("skip", "no CPU here exposes cpufreq/energy_performance_preference (HWP with "
+                                    "intel_pstate or amd_pstate in active mode): left alone")]}
+    return {"actions": _per_policy(present, "value", cfg["value"], "energy performance preference",
+                                   "energy_performance_preference")}
+
+
+def section_epp(sec, cfg):
+    cfg = epp_settings(cfg)
+    carry_out_decision(sec, decide_epp(cfg, read_epp(sec.ctx, cfg)))
+
+
+# --------------------------------------------------------------- min_perf_pct
+MIN_PERF_PCT = "/sys/devices/system/cpu/intel_pstate/min_perf_pct"
+
+
+def min_perf_pct_settings(cfg):
+    check_keys(cfg, "min_perf_pct", ("value",))
+    value = cfg.get("value")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+        raise ConfigError("min_perf_pct.value must be a percentage, 0-100")
+    return {"value": value}
+
+
+def read_min_perf_pct(ctx, cfg):
+    """{value: intel_pstate's min_perf_pct, None without intel_pstate}."""
+    return {"value": ctx.read_int(MIN_PERF_PCT), "present": ctx.exists(MIN_PERF_PCT)}
+
+
+def decide_min_perf_pct(cfg, current):
+    if not current["present"]:
+        return {"actions": [message("skip", "no intel_pstate here (%s missing): min_perf_pct left alone"
+                                    % MIN_PERF_PCT)]}
+    if current["value"] == cfg["value"]:
+        return {"actions": []}
+    return {"actions": [set_action(MIN_PERF_PCT, str(current["value"]), str(cfg["value"]))]}
+
+
+def section_min_perf_pct(sec, cfg):
+    cfg = min_perf_pct_settings(cfg)
+    carry_out_decision(sec, decide_min_perf_pct(cfg, read_min_perf_pct(sec.ctx, cfg)))

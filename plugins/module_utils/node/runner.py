@@ -5,8 +5,8 @@
 """Run the applier's sections over one configuration (``plan.runtime``, or the
 fragments in /etc/bot4-hft/runtime.d that the roles write from it).
 
-Sections, applied in this order (each one optional): hugepages, dpdk, sysctl,
-thp, irq, workqueue, kthread, rps, cpufreq, cpuidle, energy_perf_bias.  Check mode
+Sections, applied in this order (each one optional): cpu_offline, hugepages, dpdk, sysctl,
+thp, ksm, irq, workqueue, kthread, sweep, rps, cpufreq, cpuidle, energy_perf_bias, epp, min_perf_pct.  Check mode
 reports what differs and changes nothing; apply mode changes what differs and
 reads it back.
 
@@ -32,29 +32,39 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     Context,
     Section,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.node.cpu import section_cpu_offline
 from ansible_collections.bot4.hft.plugins.module_utils.node.dpdk import section_dpdk
 from ansible_collections.bot4.hft.plugins.module_utils.node.hugepages import section_hugepages
 from ansible_collections.bot4.hft.plugins.module_utils.node.irq import section_irq, section_rps, section_workqueue
+from ansible_collections.bot4.hft.plugins.module_utils.node.ksm import section_ksm
 from ansible_collections.bot4.hft.plugins.module_utils.node.kthread import section_kthread
 from ansible_collections.bot4.hft.plugins.module_utils.node.power import (
     section_cpufreq,
     section_cpuidle,
     section_energy_perf_bias,
+    section_epp,
+    section_min_perf_pct,
 )
+from ansible_collections.bot4.hft.plugins.module_utils.node.sweep import section_sweep
 from ansible_collections.bot4.hft.plugins.module_utils.node.sysctl import section_sysctl, section_thp
 
 HANDLERS = {
+    "cpu_offline": section_cpu_offline,
     "hugepages": section_hugepages,
     "dpdk": section_dpdk,
     "sysctl": section_sysctl,
     "thp": section_thp,
+    "ksm": section_ksm,
     "irq": section_irq,
     "workqueue": section_workqueue,
     "kthread": section_kthread,
+    "sweep": section_sweep,
     "rps": section_rps,
     "cpufreq": section_cpufreq,
     "cpuidle": section_cpuidle,
     "energy_perf_bias": section_energy_perf_bias,
+    "epp": section_epp,
+    "min_perf_pct": section_min_perf_pct,
 }
 
 

@@ -55,6 +55,7 @@ def test_lab_defaults_reserve_one_core_per_node(shape_topology):
         "nmi_watchdog=0",
         "skew_tick=1",
         "tsc=reliable",
+        "mce=ignore_ce",
         "intel_idle.max_cstate=1",
         "processor.max_cstate=1",
         "intel_pstate=passive",
@@ -367,8 +368,17 @@ def test_nic_locality_ignore_neither_refuses_nor_warns(shape_topology):
 def test_unknown_cpu_vendor_adds_no_x86_arguments(custom_shape):
     t = custom_shape(dataclasses.replace(sysfs_builder.lab_vm(), vendor=""))
     p = plan({}, t)
-    assert not [a for a in p["kernel_args"] if a.startswith(("tsc=", "intel_", "processor.", "amd_"))]
+    assert not [a for a in p["kernel_args"] if a.startswith(("tsc=", "intel_", "processor.", "amd_", "mce="))]
     assert any("neither Intel nor AMD" in w for w in p["warnings"])
+    assert any("kernel.mce_ignore_ce is x86 only" in w for w in p["warnings"])
+
+
+def test_mce_ignore_ce_is_a_default_with_an_opt_out(shape_topology):
+    assert "mce=ignore_ce" in plan({}, shape_topology("lab"))["kernel_args"]
+    p = plan({"kernel": {"mce_ignore_ce": False}}, shape_topology("lab"))
+    assert not [a for a in p["kernel_args"] if a.startswith("mce")]
+    # the key stays owned: a mce= argument left from an earlier plan is removed
+    assert "mce" in p["kernel_arg_keys"]
 
 
 # ------------------------------------------------------ sysctl, kubelet
@@ -381,6 +391,8 @@ def test_sysctl_adds_the_profile_to_the_planned_ones(shape_topology):
     assert p["sysctl"]["net/ipv4/conf/eth0.100/rp_filter"] == "2"
     assert p["runtime"]["sysctl"] == p["sysctl"]
     assert p["sysctl"]["kernel.numa_balancing"] == "0"
+    # unpinned timers armed on an isolated CPU move to a housekeeping CPU
+    assert p["sysctl"]["kernel.timer_migration"] == "1"
     assert list(p["sysctl"]) == sorted(p["sysctl"])
 
 
@@ -529,7 +541,7 @@ def test_plan_properties(shape_topology, shape, profile_name):
     order = ["isolcpus", "nohz", "nohz_full", "rcu_nocbs", "irqaffinity", "systemd.cpu_affinity",
              "rcupdate.rcu_normal_after_boot", "intel_iommu", "iommu", "default_hugepagesz", "hugepagesz",
              "hugepages", "transparent_hugepage", "nosoftlockup", "nmi_watchdog", "skew_tick", "tsc",
-             "intel_idle.max_cstate", "processor.max_cstate", "idle", "intel_pstate", "amd_pstate", "nosmt"]
+             "mce", "intel_idle.max_cstate", "processor.max_cstate", "idle", "intel_pstate", "amd_pstate", "nosmt"]
     firsts = [order.index(k) for k in keys if k not in ("hugepagesz", "hugepages")]
     assert firsts == sorted(firsts)
     assert set(keys) <= set(p["kernel_arg_keys"])
@@ -564,3 +576,64 @@ def test_machine_without_numa_sysfs(custom_shape):
     assert p["dpdk"]["nic_nodes"] == [0]
     assert p["hugepages"] == [{"size": "2M", "size_kb": 2048, "node": 0, "count": 512, "at_boot": True}]
     assert "hugepages=512" in p["kernel_args"]
+
+
+# ------------------------------------------------------------- cpu.offline
+def test_cpu_offline_takes_a_sibling_out_and_its_core_stays_whole(shape_topology):
+    p = plan(dict(LAB_GROUP_PROFILE, cpu={"offline": "7"}), shape_topology("lab"))
+    assert p["cpu"]["offline_planned"] == "7"
+    assert p["cpu"]["reserved"] == "0-1,4-5"
+    assert p["cpu"]["isolated"] == "2-3,6"
+    assert p["cpu"]["online"] == "0-6" and p["cpu"]["offline"] == "7"
+    assert p["runtime"]["cpu_offline"] == {"cpus": "7"}
+    assert "nohz_full=2-3,6" in p["kernel_args"]
+    assert p["kubelet"]["reservedSystemCPUs"] == "0-1,4-5"
+    # no warning about the CPU the plan itself takes offline
+    assert not [w for w in p["warnings"] if "present but offline" in w]
+    # an explicit isolated set holds CPU 6 alone: with 7 offline, that is a whole core
+    explicit = plan(dict(LAB_GROUP_PROFILE, cpu={"offline": "7", "reserved": "0-1,4-5", "isolated": "2-3,6"}),
+                    shape_topology("lab"))
+    assert explicit["cpu"]["isolated"] == "2-3,6"
+
+
+def test_cpu_offline_plan_is_the_same_once_the_cpus_are_offline(shape_topology, custom_shape):
+    profile = dict(LAB_GROUP_PROFILE, cpu={"offline": "3,7"})
+    before = plan(profile, shape_topology("lab"))
+    after = plan(profile, custom_shape(dataclasses.replace(sysfs_builder.lab_vm(), online=[0, 1, 2, 4, 5, 6])))
+    assert before["cpu"]["isolated"] == "2,6"
+    assert after["topology_summary"]["cpus_online"] == 6
+    assert plan_json(before) == plan_json(after)
+
+
+def test_no_cpu_offline_no_runtime_section(shape_topology):
+    p = plan(LAB_GROUP_PROFILE, shape_topology("lab"))
+    assert p["cpu"]["offline_planned"] == ""
+    assert "cpu_offline" not in p["runtime"]
+
+
+# ------------------------------------------------------ realtime_scheduling
+def test_realtime_scheduling_turns_rt_throttling_off_and_asks_for_stalld(shape_topology):
+    off = plan({}, shape_topology("lab"))
+    assert "kernel.sched_rt_runtime_us" not in off["sysctl"]
+    assert off["realtime_scheduling"] == {"enabled": False, "stalld": False}
+    on = plan({"kernel": {"realtime_scheduling": True}}, shape_topology("lab"))
+    assert on["sysctl"]["kernel.sched_rt_runtime_us"] == "-1"
+    assert on["runtime"]["sysctl"]["kernel.sched_rt_runtime_us"] == "-1"
+    assert on["realtime_scheduling"] == {"enabled": True, "stalld": True}
+    # the generic kernel stays: real-time scheduling does not need PREEMPT_RT
+    assert on["kernel"]["realtime"] is False
+
+
+def test_fwupd_refresh_timer_is_a_planned_disabled_unit_and_ksm_is_stopped(shape_topology):
+    p = plan({}, shape_topology("lab"))
+    assert p["disabled_units"] == ["fwupd-refresh.timer"]
+    assert p["runtime"]["ksm"] == {"run": "0"}
+
+
+def test_energy_performance_preference_and_min_perf_pct(shape_topology):
+    p = plan({}, shape_topology("lab"))
+    assert p["runtime"]["epp"] == {"value": "performance", "cpus": "0-7"}
+    assert "min_perf_pct" not in p["runtime"]
+    p = plan({"power": {"min_perf_pct": 100, "energy_performance_preference": None}}, shape_topology("lab"))
+    assert p["runtime"]["min_perf_pct"] == {"value": 100}
+    assert "epp" not in p["runtime"]

@@ -160,6 +160,21 @@ def test_stray_processes_are_listed_up_to_ten_then_counted():
                          "actual": "isolated CPUs allowed"}
 
 
+def test_processes_the_sweep_denies_are_no_strays():
+    state = tuned_state()
+    state["affinity"]["processes"] = [
+        {"pid": 900, "comm": "dpdk-testpmd", "cpus": "2-3", "cgroup": "/system.slice/pmd.service"},
+        {"pid": 901, "comm": "qemu-system-x86", "cpus": "6-7", "cgroup": "/machine.slice/vm.scope"},
+        {"pid": 902, "comm": "cron", "cpus": "0-7", "cgroup": "/system.slice/cron.service"}]
+    assert PLAN["runtime"]["sweep"]["deny"][:1] == ["dpdk*"]
+    assert areas(verify(PLAN, state, parts=["affinity"])) == [
+        ("affinity", "pid 902 (cron, /system.slice/cron.service)")]
+    # without a deny list every one of them is a stray
+    plan = copy.deepcopy(PLAN)
+    plan["runtime"]["sweep"]["deny"] = []
+    assert len(verify(plan, state, parts=["affinity"])) == 3
+
+
 def kubelet_state(config, cpu_policy="static"):
     """state.kubelet of a running kubelet with this KubeletConfiguration."""
     return {"installed": True, "running": True, "version": "1.33.1", "version_tuple": [1, 33, 1], "flags": {},
@@ -246,3 +261,31 @@ def test_the_kind_of_kernel_is_part_of_the_kernel_part():
     state = dict(tuned_state(), kernel=GENERIC)
     assert verify(realtime_plan(True), state, parts=["runtime", "affinity", "kubelet"]) == []
     assert verify(realtime_plan(True), {k: v for k, v in state.items() if k != "kernel"}) == []
+
+
+def offline_plan():
+    plan = copy.deepcopy(PLAN)
+    plan["cpu"]["offline_planned"] = "7"
+    plan["runtime"]["cpu_offline"] = {"cpus": "7"}
+    return plan
+
+
+def test_a_cpu_of_cpu_offline_that_is_online_is_named_twice():
+    plan = offline_plan()
+    state = tuned_state()
+    state["offline"] = ""
+    state["runtime"]["config"]["cpu_offline"] = {"cpus": "7"}
+    state["runtime"]["report"]["sections"]["cpu_offline"] = {
+        "changes": [{"path": "/sys/devices/system/cpu/cpu7/online", "before": "1", "after": "0"}],
+        "errors": [], "notices": []}
+    assert verify(plan, state) == [
+        {"area": "offline CPUs", "item": "/sys/devices/system/cpu/offline", "expected": "holds 7",
+         "actual": " (CPUs 7 online)"},
+        {"area": "cpu_offline", "item": "/sys/devices/system/cpu/cpu7/online", "expected": "0", "actual": "1"},
+    ]
+    state["offline"] = "7"
+    state["runtime"]["report"]["sections"]["cpu_offline"]["changes"] = []
+    assert verify(plan, state) == []
+    # a state read without the offline CPUs (an older reader) is no difference
+    del state["offline"]
+    assert verify(plan, state) == []

@@ -79,6 +79,7 @@ DISABLED_UNITS = (
     "fwupd-refresh.timer",
 )
 
+
 def plan(
     profile: Any,
     topology: Union[Topology, Dict[str, Any]],

@@ -403,7 +403,7 @@ _IGNORED = (
 
 
 def _ignored(chk: _Checker, top: Dict[str, Any], out: Dict[str, Any]) -> None:
-    failed = {path for path, _ in chk.errors}
+    failed = {path for path, _reason in chk.errors}
     for section, key, why, applies in _IGNORED:
         raw = top.get(section)
         if not isinstance(raw, dict) or key not in raw or raw[key] in (None, {}):

@@ -197,5 +197,3 @@ def lab(lab_cluster, clusterctl_module, tmp_path_factory):
             cluster.kubectl("delete", "pv", f"bot4-lab-journal-{e}", "--ignore-not-found", "--wait=false", check=False)
         if added:
             cluster.kubectl("delete", "node", *added, "--ignore-not-found", check=False)
-
-

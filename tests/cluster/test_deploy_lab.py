@@ -435,7 +435,7 @@ def test_cluster_secret_store_survives_every_deploy(lab):
              "external_secrets_vault_server": "https://vault.lab.invalid:8200",
              "external_secrets_vault_role": "bot4-trading-engine-dev"}
     try:
-        for _ in range(2):
+        for _attempt in range(2):
             lab.ok("deploy", "dev", extra=vault)
             store = lab.get("clustersecretstore", "bot4-trading-dev-store")
             assert "namespace" not in store["metadata"]

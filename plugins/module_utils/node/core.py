@@ -229,7 +229,7 @@ def read_task(ctx, pid):
     status = ctx.read("/proc/%d/status" % pid)
     if not stat or not status or ")" not in stat:
         return None
-    head, _, tail = stat.rpartition(")")
+    head, _sep, tail = stat.rpartition(")")
     try:
         flags = int(tail.split()[6])
     except (IndexError, ValueError):

@@ -227,7 +227,7 @@ def test_pools_now_come_from_the_applier_check_verify_ran(plans, tmp_path, monke
 
     the_plan = plans("lab", "lab")
     machine = fakesys.Machine(tmp_path, monkeypatch, "lab-vm")
-    _, result = machine.check({"hugepages": the_plan["runtime"]["hugepages"]})
+    _code, result = machine.check({"hugepages": the_plan["runtime"]["hugepages"]})
     root = parse(node_svg(the_plan, None, {"runtime": {"report": result}}, "lab"))
     pools = sorted("".join(t.itertext()) for t in root.iter(SVG_NS + "text") if t.get("class", "").startswith("pool"))
     assert pools == ["1G pages: planned 0, now 0", "1G pages: planned 1, now 1",

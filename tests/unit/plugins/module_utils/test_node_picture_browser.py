@@ -52,6 +52,7 @@ class DevTools:
     def __init__(self, path, profile_dir):
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
+
         def child_fds():
             # the child's fds 3 and 4 (inheritable; every other fd of this
             # process is close-on-exec), through fds above both
@@ -135,7 +136,7 @@ def png_pixels(data):
         elif kind == b"IDAT":
             idat += body
         pos += 12 + length
-    width, height, depth, color, _, _, interlace = header
+    width, height, depth, color, _compression, _filter, interlace = header
     assert depth == 8 and color in (2, 6) and interlace == 0, header
     channels = 4 if color == 6 else 3
     raw = zlib.decompress(idat)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import SCRATCH, lab_status
+from conftest import SCRATCH, expand, lab_status
 
 
 DATAPLANE_NIC_ID = "8086:10d3"  # the e1000e NIC the lab attaches to NUMA node 1
@@ -20,20 +20,33 @@ def read(host, path):
     return host.file(path).content_string.strip()
 
 
-def test_two_numa_nodes(host):
+# The machine's shape; the CPUs the plan takes offline (cpu.offline, the
+# profile change's CPU 7) leave the kernel's online lists.
+def offline(plan):
+    return expand(plan["cpu"]["offline_planned"])
+
+
+def test_eight_cpus(host, plan):
+    assert read(host, "/sys/devices/system/cpu/possible") == "0-7"
+    assert expand(read(host, "/sys/devices/system/cpu/online")) == set(range(8)) - offline(plan)
+
+
+def test_two_numa_nodes(host, plan):
     assert read(host, "/sys/devices/system/node/online") == "0-1"
-    assert read(host, "/sys/devices/system/node/node0/cpulist") == "0-3"
-    assert read(host, "/sys/devices/system/node/node1/cpulist") == "4-7"
+    assert expand(read(host, "/sys/devices/system/node/node0/cpulist")) == set(range(0, 4)) - offline(plan)
+    assert expand(read(host, "/sys/devices/system/node/node1/cpulist")) == set(range(4, 8)) - offline(plan)
 
 
-def test_smt_siblings_pair_up(host):
-    for cpu in range(8):
+def test_smt_siblings_pair_up(host, plan):
+    for cpu in sorted(set(range(8)) - offline(plan)):
         first = cpu & ~1
-        assert read(host, f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") == f"{first}-{first + 1}"
+        siblings = read(host, f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        assert expand(siblings) == {first, first + 1} - offline(plan), cpu
 
 
-def test_two_sockets(host):
-    packages = {read(host, f"/sys/devices/system/cpu/cpu{cpu}/topology/physical_package_id") for cpu in range(8)}
+def test_two_sockets(host, plan):
+    packages = {read(host, f"/sys/devices/system/cpu/cpu{cpu}/topology/physical_package_id")
+                for cpu in sorted(set(range(8)) - offline(plan))}
     assert packages == {"0", "1"}
 
 

@@ -47,7 +47,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LABCTL = os.path.join(REPO, "lab", "labctl.py")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from node_tune import labctl, machine, run_playbook  # noqa: E402  (bench/ is not a package)
+from node_tune import bench_dirs, labctl, machine, run_playbook  # noqa: E402  (bench/ is not a package)
 
 # Runs on the node (python3 -), standard library only, reads only.
 PROBE = r'''
@@ -171,14 +171,7 @@ def main():
         figures["probe"] = classify(raw, cpulist(raw["isolated"] or raw["nohz_full"]))
         show("probe", figures["probe"])
         return 0
-    state = os.path.join(os.environ.get("BOT4_LAB_DIR", os.path.join(REPO, ".lab")), args.lab_name)
-    inventory_dir = os.path.join(state, "bench-inventory")
-    os.makedirs(inventory_dir, exist_ok=True)
-    link = os.path.join(inventory_dir, "group_vars")
-    if not os.path.islink(link):
-        os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), link)
-    logs = os.path.join(REPO, ".cache", "bench", args.lab_name)
-    os.makedirs(logs, exist_ok=True)
+    _state, inventory_dir, logs = bench_dirs(args.lab_name)
     try:
         labctl("up", "--name", args.lab_name, "--nodes", "1", "--inventory", os.path.join(inventory_dir, "hosts.yml"))
         figures["machine"] = machine(args.lab_name)

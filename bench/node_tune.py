@@ -78,6 +78,20 @@ def run_playbook(inventory_dir, log_path, playbook="tune_nodes.yml", extra=()):
     return seconds, report["stats"]
 
 
+def bench_dirs(lab_name):
+    """(the lab's state directory, the bench inventory with the lab's group_vars,
+    the directory of the playbooks' JSON reports, which outlive the VM)."""
+    state = os.path.join(os.environ.get("BOT4_LAB_DIR", os.path.join(REPO, ".lab")), lab_name)
+    inventory_dir = os.path.join(state, "bench-inventory")
+    os.makedirs(inventory_dir, exist_ok=True)
+    link = os.path.join(inventory_dir, "group_vars")
+    if not os.path.islink(link):
+        os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), link)
+    logs = os.path.join(REPO, ".cache", "bench", lab_name)
+    os.makedirs(logs, exist_ok=True)
+    return state, inventory_dir, logs
+
+
 def changed_profile():
     """The lab group's profile with the node scenario's change applied (a new isolated set)."""
     import yaml  # the project's virtualenv has PyYAML (ansible-core needs it)
@@ -105,15 +119,7 @@ def main():
     # playbook it was running is killed with it (subprocess.run on an exception).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    state = os.path.join(os.environ.get("BOT4_LAB_DIR", os.path.join(REPO, ".lab")), args.lab_name)
-    inventory_dir = os.path.join(state, "bench-inventory")
-    os.makedirs(inventory_dir, exist_ok=True)
-    link = os.path.join(inventory_dir, "group_vars")
-    if not os.path.islink(link):
-        os.symlink(os.path.join(REPO, "inventories", "lab", "group_vars"), link)
-    # The playbooks' JSON reports (every task with its duration) outlive the VM.
-    logs = os.path.join(REPO, ".cache", "bench", args.lab_name)
-    os.makedirs(logs, exist_ok=True)
+    state, inventory_dir, logs = bench_dirs(args.lab_name)
     figures = {"lab_name": args.lab_name}
     try:
         started = time.monotonic()

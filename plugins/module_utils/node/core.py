@@ -189,6 +189,16 @@ def set_action(path, before, after, compare="text", **extra):
     return action
 
 
+def affinity_action(pid, comm, before, allowed, housekeeping, **extra):
+    """An ``affinity`` action that moves a task onto the housekeeping CPUs it
+    is already allowed on (a NUMA node's, for example), or onto all of them
+    when it has none there."""
+    new = sorted(set(allowed) & set(housekeeping)) or sorted(housekeeping)
+    action = {"kind": "affinity", "pid": pid, "comm": comm, "before": before, "after": format_cpulist(new)}
+    action.update(extra)
+    return action
+
+
 def message(kind, text):
     """An ``error``, ``notice`` or ``skip`` action."""
     return {"kind": kind, "text": text}

@@ -23,9 +23,10 @@ thread.
 
 from __future__ import annotations
 
-from ansible_collections.bot4.hft.plugins.module_utils.cpuset import format_cpulist, parse_cpulist
+from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     ConfigError,
+    affinity_action,
     carry_out_decision,
     check_keys,
     cpus_option,
@@ -76,9 +77,7 @@ def decide_kthread(cfg, current):
         if thread["no_setaffinity"]:
             kernel_bound.append({"pid": thread["pid"], "comm": thread["comm"], "cpus": thread["cpus"]})
             continue
-        new = sorted(cpus & housekeeping) or sorted(housekeeping)
-        actions.append({"kind": "affinity", "pid": thread["pid"], "comm": thread["comm"],
-                        "before": thread["cpus"], "after": format_cpulist(new)})
+        actions.append(affinity_action(thread["pid"], thread["comm"], thread["cpus"], cpus, housekeeping))
     return {"actions": actions,
             "data": {"kthreads_total": len(current["threads"]), "kthreads_per_cpu": per_cpu,
                      "kthreads_kernel_bound": kernel_bound}}

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import fnmatch
 
-from ansible_collections.bot4.hft.plugins.module_utils.cpuset import format_cpulist, parse_cpulist
+from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist
 from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     ConfigError,
+    affinity_action,
     carry_out_decision,
     check_keys,
     cpus_option,
@@ -110,9 +111,8 @@ def decide_sweep(cfg, current):
             denied.append({"pid": thread["tid"], "comm": thread["comm"], "process": thread["process"],
                            "cpus": thread["cpus"]})
             continue
-        new = sorted(cpus & housekeeping) or sorted(housekeeping)
-        actions.append({"kind": "affinity", "task": "user", "pid": thread["tid"], "comm": thread["comm"],
-                        "before": thread["cpus"], "after": format_cpulist(new)})
+        actions.append(affinity_action(thread["tid"], thread["comm"], thread["cpus"], cpus, housekeeping,
+                                       task="user"))
     return {"actions": actions,
             "data": {"threads_total": len(current["threads"]), "threads_kept_cgroups": kept,
                      "threads_denied": denied}}

@@ -96,6 +96,36 @@ def test_a_thread_of_one_numa_node_keeps_its_node_where_it_can():
     assert decision["data"]["kthreads_kernel_bound"] == [{"pid": 43, "comm": "kworker/u16:1", "cpus": "0-7"}]
 
 
+def test_an_offline_cpu_in_a_threads_allowed_set_does_not_count():
+    # After cpu_offline took CPU 7 away: the kernel's housekeeping set (every
+    # CPU not in nohz_full) holds 7, and kernel threads created later (the
+    # watchdog driver's watchdogd) are allowed on it.  They can run on the
+    # reserved CPUs only; one allowed on an online isolated CPU still moves.
+    reserved = parse_cpulist("0-1")
+    current = {"online": [0, 1, 2, 3, 4, 5, 6], "threads": [
+        {"pid": 414, "comm": "watchdogd", "cpus": "0-1,7", "no_setaffinity": False},
+        {"pid": 415, "comm": "kcompactd0", "cpus": "0-2,7", "no_setaffinity": False},
+        {"pid": 416, "comm": "ksoftirqd/7", "cpus": "7", "no_setaffinity": True}]}
+    decision = decide_kthread({"cpus": reserved}, current)
+    assert [(a["comm"], a["after"]) for a in decision["actions"]] == [("kcompactd0", "0-1")]
+    # with every CPU online (or the online file unknown) CPU 7 counts again
+    for online in ([0, 1, 2, 3, 4, 5, 6, 7], None):
+        decision = decide_kthread({"cpus": reserved}, dict(current, online=online))
+        assert [a["comm"] for a in decision["actions"]] == ["watchdogd", "kcompactd0"], online
+
+
+def test_a_tuned_node_with_an_offline_cpu_is_left_as_it_is(tmp_path):
+    write_task(tmp_path, 414, "watchdogd", core.PF_KTHREAD, "0-1,7")
+    online = tmp_path / "sys/devices/system/cpu/online"
+    online.parent.mkdir(parents=True)
+    online.write_text("0-6\n")
+    code, result = run({"kthread": {"cpus": "0-1"}}, [], root=str(tmp_path), check=True)
+    assert code == core.EXIT_OK and result["sections"]["kthread"]["changes"] == [], result
+    online.write_text("0-7\n")
+    code, result = run({"kthread": {"cpus": "0-1"}}, [], root=str(tmp_path), check=True)
+    assert code == core.EXIT_WOULD_CHANGE, result
+
+
 # ------------------------------------------------------- apply, on a tree
 def test_apply_moves_them_and_a_second_run_changes_nothing(tree):
     before = threads(tree)

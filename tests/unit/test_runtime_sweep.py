@@ -74,6 +74,18 @@ def test_decide_moves_strays_and_leaves_pods_and_the_deny_list(tmp_path):
         (302, "lcore-worker-3"), (700, "testpmd")]
 
 
+def test_an_offline_cpu_in_a_threads_allowed_set_does_not_count():
+    # CPU 7 taken offline by cpu_offline: a thread allowed on 0-1,4-5 and 7
+    # runs on the reserved CPUs only; one allowed on 6-7 still moves.
+    current = {"online": [0, 1, 2, 3, 4, 5, 6], "threads": [
+        {"pid": 800, "tid": 800, "comm": "chronyd", "process": "chronyd", "cgroup": SYSTEM, "cpus": "0-1,4-5,7"},
+        {"pid": 801, "tid": 801, "comm": "agent", "process": "agent", "cgroup": SYSTEM, "cpus": "6-7"}]}
+    decision = decide_sweep(settings(), current)
+    assert [(a["comm"], a["after"]) for a in decision["actions"]] == [("agent", RESERVED)]
+    decision = decide_sweep(settings(), dict(current, online=None))
+    assert [a["comm"] for a in decision["actions"]] == ["chronyd", "agent"]
+
+
 def test_apply_moves_them_and_a_second_run_has_nothing_to_do(tmp_path):
     root = node(tmp_path)
     sec = Section("sweep", Context(str(root), False, "/run/bot4-hft"))

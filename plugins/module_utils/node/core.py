@@ -199,6 +199,28 @@ def affinity_action(pid, comm, before, allowed, housekeeping, **extra):
     return action
 
 
+def read_online_cpus(ctx):
+    """The CPUs online now (/sys/devices/system/cpu/online), or None when the
+    file is missing or unreadable (then every allowed CPU counts)."""
+    text = ctx.read("/sys/devices/system/cpu/online")
+    if not text:
+        return None
+    try:
+        return set(parse_cpulist(text))
+    except ValueError:
+        return None
+
+
+def runs_outside(allowed, housekeeping, online):
+    """True when a task allowed on ``allowed`` may run on a CPU outside
+    ``housekeeping``.  Offline CPUs do not count: a kernel thread created
+    after ``cpu_offline`` took CPU N away is allowed on the kernel's
+    housekeeping set (every CPU not in nohz_full, N included), and can run
+    on none of them but the online ones."""
+    runnable = set(allowed) & online if online is not None else set(allowed)
+    return not runnable <= set(housekeeping)
+
+
 def message(kind, text):
     """An ``error``, ``notice`` or ``skip`` action."""
     return {"kind": kind, "text": text}

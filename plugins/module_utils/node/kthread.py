@@ -13,7 +13,9 @@ ksoftirqd/N, migration/N, kworker/N:M), and threads the kernel keeps for
 itself (PF_NO_SETAFFINITY: the workers and rescuers of unbound workqueues,
 which follow the workqueue cpumasks that the workqueue section sets).  Kernel
 threads created later take kthreadd's CPUs or the kernel's housekeeping set
-(nohz_full), both off the isolated CPUs.
+(nohz_full), both off the isolated CPUs.  CPUs taken offline do not count:
+that housekeeping set holds them (they are not in nohz_full), and a thread
+can run on none of them.
 
 ``read_kthread`` lists the kernel threads, ``decide_kthread`` (pure) decides,
 and the writer of core.py sets each new affinity (``affinity`` actions): it
@@ -31,6 +33,8 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     check_keys,
     cpus_option,
     message,
+    read_online_cpus,
+    runs_outside,
 )
 
 
@@ -43,7 +47,8 @@ def kthread_settings(cfg):
 
 
 def read_kthread(ctx, cfg):
-    """threads: [{pid, comm, cpus (Cpus_allowed_list), no_setaffinity}] of every kernel thread."""
+    """threads: [{pid, comm, cpus (Cpus_allowed_list), no_setaffinity}] of
+    every kernel thread; online: the CPUs online now (None when unknown)."""
     pids = sorted(int(entry) for entry in ctx.listdir("/proc") if entry.isdigit())
     threads = []
     for pid in pids:
@@ -51,14 +56,16 @@ def read_kthread(ctx, cfg):
         if task is not None and task["kthread"]:
             threads.append({"pid": pid, "comm": task["comm"], "cpus": task["cpus"],
                             "no_setaffinity": task["no_setaffinity"]})
-    return {"threads": threads}
+    online = read_online_cpus(ctx)
+    return {"threads": threads, "online": sorted(online) if online is not None else None}
 
 
 def decide_kthread(cfg, current):
     """actions: one ``affinity`` per movable thread allowed outside the
     housekeeping CPUs (to its CPUs among them, or to all of them when it has
-    none there); data: counts, and the threads the kernel keeps on other CPUs."""
+    none there; offline CPUs do not count); data: counts, and the threads the kernel keeps on other CPUs."""
     housekeeping = set(cfg["cpus"])
+    online = set(current["online"]) if current.get("online") is not None else None
     actions = []
     kernel_bound = []
     per_cpu = 0
@@ -72,7 +79,7 @@ def decide_kthread(cfg, current):
         if len(cpus) <= 1:
             per_cpu += 1
             continue
-        if cpus <= housekeeping:
+        if not runs_outside(cpus, housekeeping, online):
             continue
         if thread["no_setaffinity"]:
             kernel_bound.append({"pid": thread["pid"], "comm": thread["comm"], "cpus": thread["cpus"]})

@@ -31,7 +31,9 @@ from ansible_collections.bot4.hft.plugins.module_utils.node.core import (
     check_keys,
     cpus_option,
     message,
+    read_online_cpus,
     read_task,
+    runs_outside,
 )
 
 
@@ -83,7 +85,8 @@ def read_sweep(ctx, cfg):
                 continue
             threads.append({"pid": pid, "tid": tid, "comm": task["comm"], "process": main["comm"],
                             "cgroup": cgroup, "cpus": task["cpus"]})
-    return {"threads": threads}
+    online = read_online_cpus(ctx)
+    return {"threads": threads, "online": sorted(online) if online is not None else None}
 
 
 def decide_sweep(cfg, current):
@@ -91,6 +94,7 @@ def decide_sweep(cfg, current):
     housekeeping CPUs, to its CPUs among them or to all of them; data: counts,
     and the denied threads left where they are."""
     housekeeping = set(cfg["cpus"])
+    online = set(current["online"]) if current.get("online") is not None else None
     actions = []
     kept = 0
     denied = []
@@ -104,7 +108,7 @@ def decide_sweep(cfg, current):
             actions.append(message("error", "thread %s (pid %d): Cpus_allowed_list reads %r, not a cpulist"
                                    % (thread["comm"], thread["tid"], thread["cpus"])))
             continue
-        if cpus <= housekeeping:
+        if not runs_outside(cpus, housekeeping, online):
             continue
         if any(fnmatch.fnmatchcase(name, pattern) for name in (thread["comm"], thread["process"])
                for pattern in cfg["deny"]):

@@ -114,6 +114,9 @@ def test_failed_node_stops_the_run_and_stays_cordoned(joined_vm, tuned, fleet_in
     assert "changed:" in task_section(out, CORDON_TASK)
     assert vm.ssh(f"cat {SYSCTL}").strip() == "0"
     assert boots(vm) == before, "a sysctl and the workqueue mask need no reboot"
+    # What the failed run wrote is kept as the collection's own (an untune restores it).
+    written = task_section(out, "Keep in the node's manifest what each recorded path holds after the failed run")
+    assert "ok:" in written or "changed:" in written, written
     now = node_object(vm)
     assert now["spec"].get("unschedulable") is True
     reason = now["metadata"]["annotations"][ANNOTATION]

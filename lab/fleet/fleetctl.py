@@ -194,7 +194,8 @@ def boot(root: Path) -> dict:
     4. the boot unit, when enabled, runs the applier installed in the tree
        (--apply --root ROOT), as bot4-hft-runtime.service does at boot;
        faults.boot_unit_fails: it does not run (the node then differs from its
-       plan after the reboot: verify fails);
+       plan after the reboot: verify fails); faults.boot_sysctl "name=value":
+       that sysctl is set so after the boot unit ran;
     5. the boot counter goes up and a new boot_id is written.
     """
     record = load_sim(root)
@@ -237,6 +238,11 @@ def boot(root: Path) -> dict:
         record["boot_unit"] = "success" if proc.returncode == 0 else "failed: " + proc.stdout[-500:]
     elif unit_enabled:
         record["boot_unit"] = "failed (fault boot_unit_fails)" if faults.get("boot_unit_fails") else "no applier"
+    # faults.boot_sysctl "name=value": something at boot after the boot unit
+    # (another sysctl.d file, a vendor agent) sets a planned sysctl otherwise.
+    if faults.get("boot_sysctl"):
+        name, _, value = faults["boot_sysctl"].partition("=")
+        _write(root, "proc/sys/" + name.replace(".", "/"), value + "\n")
     record["boots"] = record.get("boots", 0) + 1
     _write(root, "proc/sys/kernel/random/boot_id", str(uuid.uuid4()) + "\n")
     save_sim(root, record)
@@ -313,16 +319,24 @@ FLEET_PROFILE = {
 }
 
 
-def cmd_build(args: argparse.Namespace) -> int:
-    directory = Path(args.dir).resolve()
-    names = [node_name(i) for i in range(1, args.nodes + 1)]
+def build_fleet(directory: Path, count: int, kubeconfig: str | None = None) -> Path:
+    """``count`` nodes below ``directory``/nodes (made again from scratch) and
+    the inventory ``directory``/hosts.yml that reaches them; its path."""
+    if count < 1:
+        raise SystemExit("--nodes: a fleet has at least one node, got %d" % count)
+    directory = directory.resolve()
+    names = [node_name(i) for i in range(1, count + 1)]
     if (directory / "nodes").exists():
         shutil.rmtree(directory / "nodes")
     for index, name in enumerate(names):
         build_node(directory / "nodes" / name, SHAPES[index % len(SHAPES)])
     hosts = directory / "hosts.yml"
-    hosts.write_text(json.dumps(inventory(directory, names, args.kubeconfig), indent=2) + "\n")
-    print(hosts)
+    hosts.write_text(json.dumps(inventory(directory, names, kubeconfig), indent=2) + "\n")
+    return hosts
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    print(build_fleet(Path(args.dir), args.nodes, args.kubeconfig))
     return 0
 
 
@@ -340,7 +354,8 @@ def _clusterctl():
     return module
 
 
-def kwok_objects(names: list[str], version: str, pods_per_node: int) -> list[dict]:
+def kwok_objects(names: list[str], version: str, pods_per_node: int,
+                 namespace: str = WORKLOAD_NAMESPACE) -> list[dict]:
     """A kwok Node per simulated node (the lab's tuned-worker shape, named
     like the inventory host, not yet labelled as tuned) and a Deployment of
     ``pods_per_node`` pods pinned to it, so that its drain evicts them."""
@@ -353,12 +368,12 @@ def kwok_objects(names: list[str], version: str, pods_per_node: int) -> list[dic
         node["metadata"]["labels"]["hft.bot4.io/node-group"] = "fleet"
         node["status"]["addresses"][1]["address"] = name
         objects.append(node)
-    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": WORKLOAD_NAMESPACE}})
+    objects.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     for name in names:
         labels = {"app": "fleet-workload", "fleet-node": name}
         objects.append({
             "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "work-" + name, "namespace": WORKLOAD_NAMESPACE, "labels": labels},
+            "metadata": {"name": "work-" + name, "namespace": namespace, "labels": labels},
             "spec": {"replicas": pods_per_node, "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels}, "spec": {
                          "nodeSelector": {"kubernetes.io/hostname": name},
@@ -447,6 +462,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
 
 
 FAULTS = {"never_back": lambda v: v.lower() in ("1", "true", "yes"),
+          "boot_sysctl": str,
           "boot_unit_fails": lambda v: v.lower() in ("1", "true", "yes"),
           "latency_us": int}
 
@@ -472,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     lat.add_argument("root")
     lat.add_argument("cpus")
     lat.set_defaults(func=cmd_latency)
-    fault = sub.add_parser("fault", help="inject faults into one node (never_back, boot_unit_fails, latency_us)")
+    fault = sub.add_parser("fault", help="inject faults into one node (never_back, boot_unit_fails, boot_sysctl, latency_us)")
     fault.add_argument("root")
     fault.add_argument("--set", action="append", metavar="NAME=VALUE")
     fault.add_argument("--clear", action="store_true")

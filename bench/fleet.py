@@ -25,7 +25,6 @@ compare runs on the same host only, with nothing else running.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -40,14 +39,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FLEETCTL = REPO / "lab" / "fleet" / "fleetctl.py"
 CLUSTERCTL = REPO / "lab" / "cluster" / "clusterctl.py"
-
-
-def load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def children_cpu() -> float:
@@ -85,7 +76,8 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures here as well")
     args = parser.parse_args()
 
-    fleetctl = load(FLEETCTL, "bot4_fleetctl")
+    sys.path.insert(0, str(FLEETCTL.parent))
+    import fleetctl
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     build = json.loads(subprocess.run([sys.executable, str(CLUSTERCTL), "build"], capture_output=True,
                                       text=True, check=True).stdout)

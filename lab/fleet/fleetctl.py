@@ -346,12 +346,10 @@ WORKLOAD_NAMESPACE = "fleet-workload"
 
 
 def _clusterctl():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("bot4_clusterctl", CLUSTERCTL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bot4_clusterctl", module)
-    spec.loader.exec_module(module)
-    return module
+    """lab/cluster/clusterctl.py (a script) as a module."""
+    sys.path.insert(0, str(CLUSTERCTL.parent))
+    import clusterctl
+    return clusterctl
 
 
 def kwok_objects(names: list[str], version: str, pods_per_node: int,

@@ -22,7 +22,6 @@ batch), and the faults the rolling run promises to handle:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -41,11 +40,10 @@ ANNOTATION = "hft.bot4.io/tuning"
 
 
 def load_fleetctl():
-    spec = importlib.util.spec_from_file_location("bot4_fleetctl", FLEETCTL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bot4_fleetctl", module)
-    spec.loader.exec_module(module)
-    return module
+    """lab/fleet/fleetctl.py (a script) as a module."""
+    sys.path.insert(0, str(FLEETCTL.parent))
+    import fleetctl
+    return fleetctl
 
 
 @pytest.fixture(scope="module")

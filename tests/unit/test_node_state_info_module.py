@@ -117,8 +117,8 @@ def test_a_broken_configuration_is_reported_not_raised(lab, capsys):
 
 def test_parts_limit_what_is_read_and_the_record_is_always_read(lab, capsys):
     boot_id = "6b0e0c1e-0000-4000-8000-000000000001"
-    assert read(lab, capsys, parts=["affinity"]) == {"record": None, "boot_id": boot_id,
-                                                      "affinity": read(lab, capsys)["affinity"]}
+    expected = {"record": None, "boot_id": boot_id, "affinity": read(lab, capsys)["affinity"]}
+    assert read(lab, capsys, parts=["affinity"]) == expected
     write(lab.root, "/etc/bot4-hft/tuned.json", json.dumps({"plan_sha256": "ab12", "node": "lab-node-1"}))
     assert read(lab, capsys, parts=[])["record"] == {"plan_sha256": "ab12", "node": "lab-node-1"}
     write(lab.root, "/etc/bot4-hft/tuned.json", "{half")

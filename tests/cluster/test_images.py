@@ -17,6 +17,8 @@ def test_images_build_as_oci_archives(tmp_path):
     oci = Path(json.loads(proc.stdout)["images"])
     check_oci_archive(oci / "pause.tar", "registry.k8s.io/pause:3.10.2", {"pause"})
     check_oci_archive(oci / "hft-probe.tar", "localhost/bot4/hft-probe:v1", {"hft-probe"})
+    check_oci_archive(oci / "vfio-device-plugin.tar", "localhost/bot4/vfio-device-plugin:v1",
+                      {"vfio-device-plugin"})
     # The probe is static and runs here too: it reports the CPUs it may use.
     probe = oci.parent / "bin" / "hft-probe"
     out = subprocess.run([str(probe), "-listen", ""], capture_output=True, text=True, check=True)

@@ -18,6 +18,17 @@ def _engine(docs):
     return dep, dep["spec"]["template"]["spec"], dep["spec"]["template"]["spec"]["containers"][0]
 
 
+def _engine_config(docs):
+    """The ConfigMap the engine's container reads its settings from (production
+    renders another one, the device plugin's)."""
+    _, _, ctr = _engine(docs)
+    names = {e["valueFrom"]["configMapKeyRef"]["name"] for e in ctr.get("env", [])
+             if "configMapKeyRef" in e.get("valueFrom", {})}
+    names |= {e["configMapRef"]["name"] for e in ctr.get("envFrom", []) if "configMapRef" in e}
+    (name,) = names
+    return find(docs, "ConfigMap", name)
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_overlay_builds_into_its_own_namespace(rendered, env):
     docs = rendered[env]
@@ -73,7 +84,7 @@ def test_engine_is_hardened(rendered, env):
     tolerations = pod["tolerations"]
     assert {"key": "hft.bot4.io/dedicated", "operator": "Equal", "value": "trading",
             "effect": "NoSchedule"} in tolerations
-    cm = find(rendered[env], "ConfigMap")
+    cm = _engine_config(rendered[env])
     assert cm["data"]["MAX_LATENCY_US"] == "100"
     assert cm["data"]["ENVIRONMENT"] == env
 
@@ -86,13 +97,15 @@ def test_tuned_environments_are_guaranteed_and_pinned(rendered, env, cpu, memory
     _, pod, ctr = _engine(rendered[env])
     res = ctr["resources"]
     assert res["requests"] == res["limits"], "Guaranteed QoS needs requests == limits"
-    assert res["limits"] == {"cpu": cpu, "memory": memory, "hugepages-1Gi": hugepages}
+    # production adds one DPDK NIC from the device plugin (components/dpdk).
+    dpdk = {"hft.bot4.io/dpdk_nic": "1"} if env == "production" else {}
+    assert res["limits"] == {"cpu": cpu, "memory": memory, "hugepages-1Gi": hugepages, **dpdk}
     assert re.fullmatch(r"\d+", res["limits"]["cpu"]), "static CPU manager needs whole CPUs"
     assert pod["nodeSelector"] == {"hft.bot4.io/tuned": "true"}
     assert ctr["securityContext"]["capabilities"]["add"] == ["IPC_LOCK"]
     vols = {v["name"]: v for v in pod["volumes"]}
     assert vols["hugepages"]["emptyDir"]["medium"] == "HugePages-1Gi"
-    cm = find(rendered[env], "ConfigMap")
+    cm = _engine_config(rendered[env])
     assert cm["data"]["DPDK_ENABLED"] == "true"
     assert cm["data"]["ENABLE_HFT_MODE"] == "true"
 
@@ -160,7 +173,8 @@ def test_rbac_is_namespaced_and_minimal(rendered, env):
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         assert "secrets" not in rule["resources"]
-    sa = find(docs, "ServiceAccount")
+    _, pod, _ = _engine(docs)
+    sa = find(docs, "ServiceAccount", pod["serviceAccountName"])
     assert sa["automountServiceAccountToken"] is False
     pdb = find(docs, "PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == 1

@@ -37,6 +37,9 @@ func main() {
 	dir := flag.String("device-plugin-dir", pluginapi.DevicePluginPath, "the kubelet's device-plugins directory")
 	interval := flag.Duration("interval", 5*time.Second, "how often to rescan sysfs and check the socket")
 	check := flag.Bool("check", false, "print the devices each resource selects now and exit")
+	// The real plugin's DaemonSet passes --log-level; the stand-in logs every
+	// registration, advertisement and allocation whatever the level.
+	flag.Int("log-level", 0, "accepted for the SR-IOV network device plugin's DaemonSet args")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.LUTC)
 

@@ -42,4 +42,5 @@ def test_image_sources_pass_go_vet_and_their_unit_tests(clusterctl_module):
     assert test.returncode == 0, test.stdout[-6000:] + test.stderr[-3000:]
     passed = {line.split()[2] for line in test.stdout.splitlines() if line.startswith("--- PASS: Test")}
     assert {"TestParseConfigReadsTheRealPluginsFormat", "TestSelectFindsOnlyTheBoundNic",
-            "TestAllocateHandsOutTheGroupAndTheAddress"} <= passed, test.stdout[-3000:]
+            "TestAllocateHandsOutTheGroupAndTheAddress", "TestServesTheKubeletsDevicePluginAPI"} <= passed, \
+        test.stdout[-3000:]

@@ -28,7 +28,7 @@ import uuid
 
 import pytest
 
-from conftest import PROBE_IMAGE, REPO, TAINT, node_object, wait_until
+from conftest import PROBE_IMAGE, REPO, TAINT, node_object, probe_report, wait_until
 from test_node_pinning import nic
 
 sys.path.insert(0, str(REPO / "tests" / "k8s"))
@@ -45,18 +45,6 @@ def device_plugin_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def pod_report(vm, ns: str, name: str):
-    """The pod and the first line hft-probe printed (read in the VM: the host cannot reach the kubelet)."""
-    pod = vm.cluster.kubectl_json("get", "pod", name, "-n", ns)
-    statuses = pod["status"].get("containerStatuses") or [{}]
-    if pod["status"].get("phase") != "Running" or not statuses[0].get("ready"):
-        return None
-    log = (f"/var/log/pods/{ns}_{name}_{pod['metadata']['uid']}/probe/"
-           f"{statuses[0].get('restartCount', 0)}.log")
-    line = vm.ssh(f"head -n 1 {log} 2>/dev/null || true").strip()
-    return {"pod": pod, "report": json.loads(line.split(" ", 3)[3])} if line else None
 
 
 def probe_pod(vm, ns: str, name: str, nics: int) -> dict:
@@ -116,7 +104,7 @@ def dpdk(joined_vm, tuned, tmp_path_factory):
         node = wait_until(advertised, timeout=300, interval=3, what=f"the node advertising {RESOURCE}")
         # Both probes at once (their starts overlap), then one more request.
         vm.cluster.apply([probe_pod(vm, ns, "vfio", 1), probe_pod(vm, ns, "plain", 0)])
-        result = {name: wait_until(lambda n=name: pod_report(vm, ns, n), timeout=600, interval=3,
+        result = {name: wait_until(lambda n=name: probe_report(vm, ns, n), timeout=600, interval=3,
                                    what=f"pod {name} Running with its report")
                   for name in ("vfio", "plain")}
         vm.cluster.apply(probe_pod(vm, ns, "second", 1))

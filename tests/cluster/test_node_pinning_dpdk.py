@@ -77,17 +77,22 @@ def dpdk(joined_vm, tuned, tmp_path_factory):
     docs = lab_render(tool("kustomize"), tmp_path_factory.mktemp("dpdk-render"))
     docs = device_plugin_module().narrow(docs, plan["dpdk"]["devices"])
     ns = f"dpdk-{uuid.uuid4().hex[:5]}"
+    # The plugin's DaemonSet, its ServiceAccount and config, in a namespace of
+    # their own with production's labels (Pod Security "privileged").
+    (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    pod = ds["spec"]["template"]["spec"]
+    wanted = {("DaemonSet", ds["metadata"]["name"]), ("ServiceAccount", pod["serviceAccountName"])}
+    wanted |= {("ConfigMap", v["configMap"]["name"]) for v in pod["volumes"] if "configMap" in v}
     keep = []
     for doc in docs:
         if doc["kind"] == "Namespace":
-            doc["metadata"]["name"] = ns  # production's labels: Pod Security "privileged"
-        elif doc["kind"] in ("ServiceAccount", "ConfigMap", "DaemonSet") and (
-                doc["kind"] != "ServiceAccount" or doc["metadata"]["name"] == "sriov-device-plugin"):
+            doc["metadata"]["name"] = ns
+        elif (doc["kind"], doc["metadata"]["name"]) in wanted:
             doc["metadata"]["namespace"] = ns
         else:
             continue
         keep.append(doc)
-    (ds,) = [d for d in keep if d["kind"] == "DaemonSet"]
+    assert len(keep) == 4, [(d["kind"], d["metadata"]["name"]) for d in keep]
     try:
         vm.cluster.apply(keep)
 

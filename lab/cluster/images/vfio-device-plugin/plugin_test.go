@@ -216,3 +216,21 @@ func TestPluginDevicesCarryTheirNumaNode(t *testing.T) {
 		t.Errorf("unknown node must carry no topology: %+v", got[1])
 	}
 }
+
+// The stand-in reads the config production ships (k8s/components/dpdk) as it is.
+func TestParsesTheShippedConfig(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("..", "..", "..", "..", "k8s", "components", "dpdk", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.ResourceList) != 1 || cfg.ResourceList[0].FullName() != "hft.bot4.io/dpdk_nic" {
+		t.Fatalf("resources %+v", cfg.ResourceList)
+	}
+	devs, err := ScanPCI(labSysfs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := addresses(cfg.ResourceList[0].Select(devs)); !reflect.DeepEqual(got, []string{"0000:81:00.0"}) {
+		t.Errorf("selected %v", got)
+	}
+}

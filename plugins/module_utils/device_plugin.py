@@ -117,13 +117,3 @@ def narrow(manifests: List[Dict[str, Any]], devices: List[Dict[str, Any]]) -> Li
         template_meta.setdefault("annotations", {})[CONFIG_ANNOTATION] = hashlib.sha256(text.encode()).hexdigest()
     return out
 
-
-def resource_names(manifests: List[Dict[str, Any]]) -> List[str]:
-    """The extended resources (<prefix>/<name>) the rendered device plugin configs define."""
-    names = []
-    for daemonset, name in _plugin_config_maps(manifests):
-        for cm in manifests:
-            if cm.get("kind") == "ConfigMap" and cm["metadata"]["name"] == name:
-                for res in json.loads(cm["data"][CONFIG_KEY]).get("resourceList", []):
-                    names.append("%s/%s" % (res.get("resourcePrefix") or "intel.com", res["resourceName"]))
-    return sorted(set(names))

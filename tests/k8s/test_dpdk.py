@@ -55,7 +55,7 @@ def test_production_ships_the_device_plugin_and_the_engine_requests_its_resource
     assert plugin["image"].startswith(UPSTREAM_IMAGE) and not plugin["image"].endswith(":latest")
     assert plugin["securityContext"]["privileged"] is True
     mounts = {m["mountPath"] for m in plugin["volumeMounts"]}
-    assert "/var/lib/kubelet/device-plugins" in mounts
+    assert "/var/lib/kubelet" in mounts  # the kubelet's device-plugins sockets
     assert {"key": "hft.bot4.io/dedicated", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     terms = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert {"key": "hft.bot4.io/node-group", "operator": "Exists"} in terms[0]["matchExpressions"]

@@ -317,14 +317,28 @@ def cmd_build(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- images
 
 
+# The lab-only stand-in for the SR-IOV network device plugin (see
+# lab/cluster/images/vfio-device-plugin/main.go): production runs the real one.
+DEVICE_PLUGIN_IMAGE = "localhost/bot4/vfio-device-plugin:v1"
+# Archive name -> (image reference, binary, user). The device plugin runs as
+# root: it creates its socket in the kubelet's device-plugins directory.
+IMAGE_ARCHIVES = {
+    "pause.tar": ("registry.k8s.io/pause:3.10.2", "pause", "65535:65535"),
+    "hft-probe.tar": ("localhost/bot4/hft-probe:v1", "hft-probe", "65535:65535"),
+    "vfio-device-plugin.tar": (DEVICE_PLUGIN_IMAGE, "vfio-device-plugin", "0:0"),
+}
+
+
 def images_spec() -> BuildSpec:
-    return BuildSpec("cluster-images", IMAGES_MODULE, "v1", {"pause": "bot4.hft/lab/cluster/images/pause",
-                                                      "hft-probe": "bot4.hft/lab/cluster/images/hft-probe"},
+    return BuildSpec("cluster-images", IMAGES_MODULE, "v1",
+                     {"pause": "bot4.hft/lab/cluster/images/pause",
+                      "hft-probe": "bot4.hft/lab/cluster/images/hft-probe",
+                      "vfio-device-plugin": "bot4.hft/lab/cluster/images/vfio-device-plugin"},
                      "-s -w")
 
 
 def build_images(force: bool = False) -> Path:
-    """Build the pause and test images as OCI archives (no registry needed).
+    """Build the pause, test and device-plugin images as OCI archives (no registry needed).
 
     Each archive is an OCI image layout in a tar, importable into containerd
     with `ctr -n k8s.io images import ARCHIVE`.
@@ -335,10 +349,8 @@ def build_images(force: bool = False) -> Path:
         return outdir
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-oci-", dir=bindir.parent))
     try:
-        write_oci_archive(tmp / "pause.tar", "registry.k8s.io/pause:3.10.2",
-                          {"pause": bindir / "pause"}, ["/pause"])
-        write_oci_archive(tmp / "hft-probe.tar", "localhost/bot4/hft-probe:v1",
-                          {"hft-probe": bindir / "hft-probe"}, ["/hft-probe"])
+        for archive, (ref, binary, user) in IMAGE_ARCHIVES.items():
+            write_oci_archive(tmp / archive, ref, {binary: bindir / binary}, [f"/{binary}"], user=user)
         if outdir.exists():
             shutil.rmtree(outdir)
         tmp.rename(outdir)
@@ -347,7 +359,8 @@ def build_images(force: bool = False) -> Path:
     return outdir
 
 
-def write_oci_archive(archive: Path, ref: str, files: dict[str, Path], entrypoint: list[str]) -> None:
+def write_oci_archive(archive: Path, ref: str, files: dict[str, Path], entrypoint: list[str],
+                      user: str = "65535:65535") -> None:
     import gzip
 
     def blob(data: bytes, media_type: str) -> tuple[dict, bytes]:
@@ -365,7 +378,7 @@ def write_oci_archive(archive: Path, ref: str, files: dict[str, Path], entrypoin
     layer_desc, layer = blob(gzip.compress(layer_tar.getvalue(), mtime=0),
                              "application/vnd.oci.image.layer.v1.tar+gzip")
     config = {"architecture": "amd64", "os": "linux",
-              "config": {"Entrypoint": entrypoint, "User": "65535:65535"},
+              "config": {"Entrypoint": entrypoint, "User": user},
               "rootfs": {"type": "layers", "diff_ids": [diff_id]}}
     config_desc, config_data = blob(json.dumps(config, sort_keys=True).encode(),
                                     "application/vnd.oci.image.config.v1+json")
@@ -1357,7 +1370,7 @@ def node_payload(node: str, node_ip: str, creds: Path, bins: dict[str, Path],
         files[f"/usr/local/bin/{name}"] = (node_bin / name, 0o755)
     for name in ("bridge", "host-local", "loopback", "portmap"):
         files[f"/opt/cni/bin/{name}"] = (node_bin / name, 0o755)
-    for archive in ("pause.tar", "hft-probe.tar"):
+    for archive in IMAGE_ARCHIVES:
         files[f"{NODE_STAGE}/images/{archive}"] = (images / archive, 0o644)
     return files
 

@@ -375,6 +375,26 @@ def node_ready(vm: JoinedVm) -> bool:
                for c in node_object(vm)["status"]["conditions"])
 
 
+def probe_report(vm: JoinedVm, ns: str, name: str) -> dict | None:
+    """A pod of the hft-probe image (container "probe") on the VM once it is Running and
+    ready, with the report it printed first; None before.
+
+    Read in the VM over SSH: the host cannot reach the kubelet, so there is no
+    `kubectl logs` here.
+    """
+    pod = vm.cluster.kubectl_json("get", "pod", name, "-n", ns)
+    statuses = pod["status"].get("containerStatuses") or [{}]
+    if pod["status"].get("phase") != "Running" or not statuses[0].get("ready"):
+        return None
+    # The running container's log: a container that failed to start under
+    # load and was retried writes to <restartCount>.log, not 0.log.
+    log = (f"/var/log/pods/{ns}_{name}_{pod['metadata']['uid']}/probe/"
+           f"{statuses[0].get('restartCount', 0)}.log")
+    line = vm.ssh(f"head -n 1 {log} 2>/dev/null || true").strip()
+    # CRI log format: <time> <stream> <tag> <message>
+    return {"pod": pod, "report": json.loads(line.split(" ", 3)[3])} if line else None
+
+
 @pytest.fixture(scope="session")
 def tuned(joined_vm):
     """The joined VM after its first tuning run (the lab profile; one reboot).

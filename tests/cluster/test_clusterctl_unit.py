@@ -184,7 +184,7 @@ def test_node_payload_and_its_digest(clusterctl_module, tmp_path):
         (creds / name).write_text(name)
     binaries = tmp_path / "bin"
     binaries.mkdir()
-    for name in ["kubelet", *clusterctl_module.NODE_PACKAGES, "pause.tar", "hft-probe.tar",
+    for name in ["kubelet", *clusterctl_module.NODE_PACKAGES, *clusterctl_module.IMAGE_ARCHIVES,
                  "runc.deb"]:
         (binaries / name).write_text(name)
     files = clusterctl_module.node_payload("n1", "10.0.2.15", creds, {"kubelet": binaries / "kubelet"},

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """dpdk_device_plugin: the rendered manifests with the DPDK device plugin's
 config narrowed to the node plans' devices (plugins/module_utils/device_plugin.py).
 Documentation in dpdk_device_plugin.yml."""

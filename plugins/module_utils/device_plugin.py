@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: bot4 platform team
-# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The DPDK device plugin's configuration from the node plans.
 
 Pure functions (no I/O). The node plan decides which NICs are bound to

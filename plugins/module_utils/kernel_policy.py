@@ -321,48 +321,75 @@ def owned_sysctl_problem(name: str) -> Optional[str]:
 # by the node applier) or ``node`` (a role's change, from another plan field).
 Setting = namedtuple("Setting", "kind ours operator why")
 
+# The operator column was checked against cluster-node-tuning-operator's main
+# branch as of the OpenShift 4.18+ layout (per-vendor TuneD profiles):
+# assets/performanceprofile/tuned/openshift-node-performance, its -intel-x86,
+# -amd-x86 and -rt profiles, the rendered cases in
+# test/e2e/performanceprofile/testdata/render-expected-output/default/
+# (manual_tuned.yaml, manual_machineconfig.yaml, cpuFrequency/manual_tuned.yaml),
+# pkg/performanceprofile/controller/performanceprofile/components/{tuned,
+# machineconfig,profile}/ and docs/performanceprofile/configuration_hotfixes.md;
+# and against the TuneD profiles that profile includes (profiles/openshift,
+# cpu-partitioning, network-latency, latency-performance; profiles/functions)
+# and TuneD's scheduler, vm and cpu plugins.  "The real-time hint", "the
+# high-power hint" and "per-pod power" are the profile's workloadHints
+# realTime, highPowerConsumption and perPodPowerManagement.
+
 PLAN_SETTINGS: Dict[str, Setting] = {
     # -- kernel arguments
     "isolcpus": Setting("argument", "`managed_irq,domain,<isolated>` (`managed_irq,<isolated>` when balanced)",
                         "`managed_irq,<isolated>`, `domain` too when `balanceIsolated: false`",
                         "managed IRQs and, for static isolation, the scheduler's load balancing off the isolated CPUs"),
     "nohz": Setting("argument", "`on`", "`on`", "needed by `nohz_full`"),
-    "nohz_full": Setting("argument", "the isolated CPUs", "the isolated CPUs", "no scheduler tick while one task runs"),
+    "nohz_full": Setting("argument", "the isolated CPUs", "the isolated CPUs, with the real-time hint",
+                         "no scheduler tick while one task runs"),
     "rcu_nocbs": Setting("argument", "the isolated CPUs", "the isolated CPUs",
                          "RCU callbacks run on the reserved CPUs"),
-    "irqaffinity": Setting("argument", "the reserved CPUs", "not set (irqbalance bans the isolated CPUs)",
+    "irqaffinity": Setting("argument", "the reserved CPUs", "not set",
                            "IRQs requested during boot start on the reserved CPUs"),
     "systemd.cpu_affinity": Setting("argument", "the reserved CPUs", "the reserved CPUs",
                                     "PID 1 and every service it starts on the reserved CPUs from boot"),
-    "rcupdate.rcu_normal_after_boot": Setting("argument", "`1`", "`1`",
+    "rcupdate.rcu_normal_after_boot": Setting("argument", "`1`", "`1` (TuneD's network-latency profile)",
                                               "no expedited grace periods (IPIs to every CPU) after boot"),
-    "intel_iommu": Setting("argument", "`on` when DPDK uses vfio-pci and the firmware has VT-d", "`on`",
+    "intel_iommu": Setting("argument", "`on` when DPDK uses vfio-pci and the firmware has VT-d", "`on` (Intel)",
                            "vfio-pci needs the IOMMU; nodes without DPDK keep the kernel's default"),
     "amd_iommu": Setting("argument", "never set (only removed)", "not set", "AMD-Vi has no `on`; it is on by default"),
-    "iommu": Setting("argument", "`pt` with `intel_iommu=on` or on AMD with DPDK", "`pt`",
+    "iommu": Setting("argument", "`pt` with `intel_iommu=on` or on AMD with DPDK", "`pt` (x86)",
                      "no IOMMU translation for the host's own devices"),
     "default_hugepagesz": Setting("argument", "`hugepages.default_size`", "`hugepages.defaultHugepagesSize`",
                                   "the size mounted at /dev/hugepages"),
-    "hugepagesz": Setting("argument", "each planned size", "each size", "boot-time pools"),
-    "hugepages": Setting("argument", "per node (`N:count`) from kernel 5.16, else total", "total count per size",
+    "hugepagesz": Setting("argument", "each planned size", "each size of pages without a `node`", "boot-time pools"),
+    "hugepages": Setting("argument", "per node (`N:count`) from kernel 5.16, else total",
+                         "count per size of pages without a `node`",
                          "pools on the NUMA node the profile names, allocated before memory fragments"),
-    "transparent_hugepage": Setting("argument", "`never`", "`never` (TuneD's vm plugin)",
+    "transparent_hugepage": Setting("argument", "`never`", "not set (TuneD's vm plugin writes `never` at run time)",
                                     "no khugepaged scans or compaction stalls"),
-    "nosoftlockup": Setting("argument", "set", "set", "no soft lockup detector timer on the isolated CPUs"),
-    "nmi_watchdog": Setting("argument", "`0`", "`0`", "no NMI every few seconds on every CPU"),
-    "skew_tick": Setting("argument", "`1`", "`1`", "ticks of the CPUs offset: no jiffies lock contention"),
-    "tsc": Setting("argument", "`reliable` (x86)", "`reliable`", "no clocksource watchdog timer"),
-    "mce": Setting("argument", "`ignore_ce` (x86; `kernel.mce_ignore_ce`)", "`off`",
+    "nosoftlockup": Setting("argument", "set", "with the real-time hint",
+                            "no soft lockup detector timer on the isolated CPUs"),
+    "nmi_watchdog": Setting("argument", "`0`", "`0` with the real-time hint (x86)",
+                            "no NMI every few seconds on every CPU"),
+    "skew_tick": Setting("argument", "`1`", "`1` (TuneD's network-latency; the real-time hint too)",
+                         "ticks of the CPUs offset: no jiffies lock contention"),
+    "tsc": Setting("argument", "`reliable` (x86)",
+                   "`reliable` (TuneD's network-latency; the real-time hint on x86 too)",
+                   "no clocksource watchdog timer"),
+    "mce": Setting("argument", "`ignore_ce` (x86; `kernel.mce_ignore_ce`)",
+                   "`off` with the real-time hint (x86); `ignore_ce` also set in sysfs",
                    "no polling timer or CMCI for corrected errors; uncorrected ones are still handled"),
-    "intel_idle.max_cstate": Setting("argument", "`power.max_cstate` (1)", "with high-power workload hints",
+    "intel_idle.max_cstate": Setting("argument", "`power.max_cstate` (1)", "`0` with the high-power hint (Intel)",
                                      "no deep C-state exit latency"),
-    "processor.max_cstate": Setting("argument", "`power.max_cstate` (1)", "with high-power workload hints",
+    "processor.max_cstate": Setting("argument", "`power.max_cstate` (1)", "`1` with the high-power hint (x86)",
                                     "the same for ACPI idle"),
-    "idle": Setting("argument", "`poll` only with `power.idle_poll`", "with high-power workload hints",
+    "idle": Setting("argument", "`poll` only with `power.idle_poll`",
+                    "`poll` with the high-power and real-time hints together (x86)",
                     "no idle states at all, at the cost of power and SMT siblings' throughput"),
-    "intel_pstate": Setting("argument", "`power.pstate` (`passive`)", "set by its workload hints",
+    "intel_pstate": Setting("argument", "`power.pstate` (`passive`)",
+                            "`passive` with per-pod power, `active` with `hardwareTuning`, "
+                            "else `active` from Ice Lake on, `disable` before",
                             "the governor decides the frequency (`performance`)"),
-    "amd_pstate": Setting("argument", "`power.pstate`", "set by its workload hints", "the same on AMD"),
+    "amd_pstate": Setting("argument", "`power.pstate`",
+                          "`passive` with per-pod power, `active` with `hardwareTuning`, else `guided`",
+                          "the same on AMD"),
     "nosmt": Setting("argument", "only with `cpu.smt: disabled`", "not set (`cpu.offlined` instead)",
                      "SMT siblings share a core's caches and execution units"),
     # -- sysctls

@@ -7,6 +7,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from bot4lab.cluster.build import go_binary, go_env
+from bot4lab.cluster.images import IMAGES_MODULE
 from conftest import run_clusterctl
 from test_clusterctl_unit import check_oci_archive
 
@@ -28,12 +30,12 @@ def test_images_build_as_oci_archives(tmp_path):
         assert "index.json" in tar.getnames()
 
 
-def test_image_sources_pass_go_vet_and_their_unit_tests(clusterctl_module):
+def test_image_sources_pass_go_vet_and_their_unit_tests():
     """go vet and go test of the images module: the device plugin's config
     parsing, device matching on a fake sysfs tree and Allocate's answer. The
     module and build caches are the lab build's, so this compiles little."""
-    go, env = clusterctl_module.go_binary(), clusterctl_module.go_env()
-    module = clusterctl_module.IMAGES_MODULE
+    go, env = go_binary(), go_env()
+    module = IMAGES_MODULE
     vet = subprocess.run(["nice", "-n", "19", go, "vet", "./..."], cwd=module, env=env,
                          capture_output=True, text=True, timeout=900, check=False)
     assert vet.returncode == 0, vet.stdout + vet.stderr

@@ -8,7 +8,6 @@ image and its kwok nodes advertise the same resource."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 
@@ -70,20 +69,14 @@ def test_other_environments_have_no_device_plugin(rendered, env):
     assert RESOURCE not in limits
 
 
-def load_module(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(name, module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_lab_runs_the_stand_in_with_the_same_config(kustomize, rendered, tmp_path):
     docs = lab_render(kustomize, tmp_path / "lab")
     ds, config, _ = plugin_parts(docs)
-    clusterctl = load_module("bot4_clusterctl", REPO / "lab" / "cluster" / "clusterctl.py")
+    sys.path.insert(0, str(REPO / "lab"))
+    from bot4lab.cluster.images import DEVICE_PLUGIN_IMAGE
+
     (plugin,) = ds["spec"]["template"]["spec"]["containers"]
-    assert plugin["image"] == clusterctl.DEVICE_PLUGIN_IMAGE
+    assert plugin["image"] == DEVICE_PLUGIN_IMAGE
     assert plugin["imagePullPolicy"] == "IfNotPresent"
     assert config == plugin_parts(rendered["production"])[1]
     # The kwok fleet looks like tuned nodes whose NIC the plugin advertises.

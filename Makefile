@@ -23,6 +23,8 @@ help:
 	@echo "make molecule the node suite on a standalone lab VM (molecule test -s node; not part of make test)"
 	@echo "make cluster-build|cluster-up|cluster-down|cluster-test   the lab Kubernetes cluster (lab/cluster)"
 	@echo "make lab-down / lab-destroy   stop (destroy) the lab VMs and the lab cluster"
+	@echo "make fleet N=100 / fleet-down   a simulated fleet of N nodes with kwok Nodes (lab/fleet, docs/fleet.md)"
+	@echo "make bench-fleet  the controller's cost on simulated fleets of 10, 50 and 100 nodes"
 
 $(VENV_STAMP): requirements.txt requirements-test.txt
 	rm -rf $(VENV)
@@ -173,6 +175,30 @@ molecule-node: molecule
 # Figures of a tuning run on a fresh lab VM (first converge, no-op re-run, reboots).
 bench-tune: venv host-deps
 	$(VBIN)/python bench/node_tune.py
+
+# ---------------------------------------------------------------------------
+# A simulated fleet (lab/fleet, docs/fleet.md): N node trees from real machine
+# shapes, their inventory (.lab/fleet/hosts.yml), and kwok Nodes of the same
+# names with pods in the lab cluster FLEET_CLUSTER (started, or reused).
+#   make fleet N=100 && ansible-playbook -i .lab/fleet/hosts.yml playbooks/tune_nodes.yml
+N ?= 10
+FLEET_DIR ?= $(CURDIR)/.lab/fleet
+FLEET_CLUSTER ?= fleet
+FLEET_PODS ?= 2
+FLEETCTL := $(VBIN)/python lab/fleet/fleetctl.py
+
+.PHONY: fleet fleet-down bench-fleet
+fleet: venv collection-link cluster-build
+	$(FLEETCTL) build --nodes $(N) --dir $(FLEET_DIR)
+	$(FLEETCTL) cluster --dir $(FLEET_DIR) --cluster $(FLEET_CLUSTER) --pods-per-node $(FLEET_PODS)
+
+fleet-down:
+	$(CLUSTERCTL) down --name $(FLEET_CLUSTER)
+	rm -rf $(FLEET_DIR)
+
+# The controller's figures on simulated fleets (bench/fleet.py; several minutes).
+bench-fleet: venv collection-link cluster-build
+	$(VBIN)/python bench/fleet.py --json bench/results/fleet-2core.json
 
 .PHONY: lab-clean-molecule
 lab-clean-molecule:

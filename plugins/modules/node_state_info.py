@@ -371,9 +371,16 @@ def read_runtime(root, applier, config_dir):
     return result
 
 
-def read_unit(module, unit):
-    rc, out, _unused = module.run_command(["systemctl", "show", "-p", "UnitFileState", "-p", "Result", unit])
+def read_unit(module, unit, root="/"):
+    """The boot unit's UnitFileState and Result. Below a root (a node seen
+    from outside, no systemd running for it) only whether it is enabled, as
+    ``systemctl --root`` reads the unit files; Result stays empty."""
     fields = {"UnitFileState": "", "Result": ""}
+    if os.path.realpath(root) != "/":
+        rc, out, _unused = module.run_command(["systemctl", "--root", root, "is-enabled", unit])
+        fields["UnitFileState"] = out.strip() if out.strip() in ("enabled", "disabled", "static") else ""
+        return fields
+    rc, out, _unused = module.run_command(["systemctl", "show", "-p", "UnitFileState", "-p", "Result", unit])
     if rc == 0:
         for line in out.splitlines():
             key, _unused, value = line.partition("=")
@@ -446,7 +453,7 @@ def main():
             state["bootloader"] = read_bootloader(module, root=root, **params["kernel_args"])
     if "runtime" in parts:
         state["runtime"] = read_runtime(root, params["applier"], params["config_dir"])
-        state["unit"] = read_unit(module, params["unit"]) if live else {"UnitFileState": "", "Result": ""}
+        state["unit"] = read_unit(module, params["unit"], root)
     if "affinity" in parts:
         state["affinity"] = read_affinity(root, params["slices"])
     if "kubelet" in parts:

@@ -17,7 +17,7 @@ import fakesys  # noqa: E402
 from test_runtime_hugepages import G1, M2, NODE, pools as pool_config  # noqa: E402
 
 from ansible_collections.bot4.hft.plugins.module_utils.node import dpdk, hugepages, irq, power, sysctl  # noqa: E402
-from ansible_collections.bot4.hft.plugins.module_utils.node.core import ConfigError  # noqa: E402
+from ansible_collections.bot4.hft.plugins.module_utils.node.core import ConfigError, bracketed  # noqa: E402
 
 
 def error(text):
@@ -771,3 +771,11 @@ def test_decisions_are_pure_and_deterministic(machine, settings, reader, decide,
     assert first["actions"], "the recorded machine differs from this configuration"
     assert decide(cfg, current) == first
     assert (cfg, current) == before
+
+
+def test_thp_file_holding_one_word_reads_as_that_choice():
+    # What a node's tree below a root shows after a write (no kernel rewrites it).
+    assert bracketed("never") == ("never", ["never"])
+    assert bracketed("always madvise never") == (None, ["always", "madvise", "never"])
+    done = sysctl.decide_thp({"enabled": "never", "defrag": "never"}, {"enabled": "never", "defrag": "never"})
+    assert done["actions"] == []

@@ -154,14 +154,22 @@ OWNED = {
 
 
 def bracketed(text):
-    """``always madvise [never]`` -> (``never``, [always, madvise, never])."""
+    """``always madvise [never]`` -> (``never``, [always, madvise, never]).
+
+    A file holding one word without brackets reads as that word chosen (the
+    ``choice`` read-back below takes such a text as the value too): what a
+    node's tree seen below a root shows after a write, where no kernel
+    rewrites the file (docs/fleet.md)."""
     chosen = None
     choices = []
-    for word in text.split():
+    words = text.split()
+    for word in words:
         if word.startswith("[") and word.endswith("]"):
             word = word[1:-1]
             chosen = word
         choices.append(word)
+    if chosen is None and len(words) == 1:
+        chosen = words[0]
     return chosen, choices
 
 

@@ -47,7 +47,7 @@ def selector(devices: Iterable[Dict[str, Any]]) -> Dict[str, List[str]]:
             raise ValueError("a plan device lacks %s: %s" % (", ".join(missing), json.dumps(dev, sort_keys=True)))
         if dev["target_driver"] != VFIO:
             continue
-        vendor, _, device = str(dev["vendor_device"]).partition(":")
+        vendor, _sep, device = str(dev["vendor_device"]).partition(":")
         if not vendor or not device:
             raise ValueError("vendor_device %r of %s is not <vendor>:<device>" % (dev["vendor_device"], dev["pci"]))
         vendors.add(vendor.lower())
@@ -117,4 +117,3 @@ def narrow(manifests: List[Dict[str, Any]], devices: List[Dict[str, Any]]) -> Li
         template_meta = daemonset["spec"]["template"].setdefault("metadata", {})
         template_meta.setdefault("annotations", {})[CONFIG_ANNOTATION] = hashlib.sha256(text.encode()).hexdigest()
     return out
-

@@ -113,6 +113,7 @@ def dpdk(joined_vm, tuned, tmp_path_factory):
                                    what=f"pod {name} Running with its report")
                   for name in ("vfio", "plain")}
         vm.cluster.apply(probe_pod(vm, ns, "second", 1))
+
         def unscheduled():
             conditions = vm.cluster.kubectl_json("get", "pod", "second", "-n", ns)["status"].get("conditions", [])
             return next((c for c in conditions if c["type"] == "PodScheduled" and c["status"] == "False"), None)

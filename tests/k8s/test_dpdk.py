@@ -71,7 +71,7 @@ def test_other_environments_have_no_device_plugin(rendered, env):
 
 def test_lab_runs_the_stand_in_with_the_same_config(kustomize, rendered, tmp_path):
     docs = lab_render(kustomize, tmp_path / "lab")
-    ds, config, _ = plugin_parts(docs)
+    ds, config, _unused = plugin_parts(docs)
     sys.path.insert(0, str(REPO / "lab"))
     from bot4lab.cluster.images import DEVICE_PLUGIN_IMAGE
 
@@ -129,7 +129,7 @@ def test_deploy_render_selects_exactly_the_plans_devices(tmp_path):
                                       "node-c": golden_plan("epyc_nps4__nps4")})
     assert proc.returncode == 0, proc.stdout[-4000:]
     docs = json.loads(out.read_text())
-    ds, config, _ = plugin_parts(docs)
+    ds, config, _unused = plugin_parts(docs)
     (res,) = config["resourceList"]
     assert f"{res['resourcePrefix']}/{res['resourceName']}" == RESOURCE
     # Every vfio-pci device of the three plans; epyc's kernel-driven NIC is not one.

@@ -24,7 +24,7 @@ def _engine(docs):
 def _engine_config(docs):
     """The ConfigMap the engine's container reads its settings from (production
     renders another one, the device plugin's)."""
-    _, _, ctr = _engine(docs)
+    _unused, _unused2, ctr = _engine(docs)
     names = {e["valueFrom"]["configMapKeyRef"]["name"] for e in ctr.get("env", [])
              if "configMapKeyRef" in e.get("valueFrom", {})}
     names |= {e["configMapRef"]["name"] for e in ctr.get("envFrom", []) if "configMapRef" in e}

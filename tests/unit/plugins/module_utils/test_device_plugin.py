@@ -33,8 +33,8 @@ def rendered(config=None, mount="/etc/pcidp"):
          "data": {"config.json": json.dumps(config)}},
         {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "sriov-device-plugin", "namespace": "ns"},
          "spec": {"template": {"metadata": {"labels": {"a": "b"}}, "spec": {
-             "containers": [{"name": "p", "volumeMounts": [{"name": "config", "mountPath": mount},
-                                                          {"name": "sock", "mountPath": "/var/lib/kubelet"}]}],
+             "containers": [{"name": "p", "volumeMounts": [
+                 {"name": "config", "mountPath": mount}, {"name": "sock", "mountPath": "/var/lib/kubelet"}]}],
              "volumes": [{"name": "config", "configMap": {"name": "sriovdp-config-abc"}},
                          {"name": "sock", "hostPath": {"path": "/var/lib/kubelet"}}]}}}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other", "namespace": "ns"},

@@ -43,16 +43,21 @@ collection-link:
 
 # ---------------------------------------------------------------------------
 # Host packages (Debian). Every */host-packages.txt lists what that part needs.
-HOST_PACKAGE_FILES := $(wildcard lab/host-packages.txt lab/cluster/host-packages.txt tools/host-packages.txt)
+HOST_PACKAGE_FILES := $(wildcard lab/host-packages.txt lab/cluster/host-packages.txt tools/host-packages.txt tests/matrix/host-packages.txt)
+
+# $(call install-host-packages,FILES): apt-get install what FILES list and dpkg lacks.
+define install-host-packages
+@pkgs=$$(cat $(1) /dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u | grep -v '^$$' || true); \
+missing=$$(for p in $$pkgs; do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing host packages: $$missing"; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+else echo "host packages present"; fi
+endef
 
 .PHONY: host-deps
 host-deps:
-	@pkgs=$$(cat $(HOST_PACKAGE_FILES) /dev/null | sed 's/#.*//' | tr -s ' \t' '\n' | sort -u | grep -v '^$$' || true); \
-	missing=$$(for p in $$pkgs; do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing host packages: $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "host packages present"; fi
+	$(call install-host-packages,$(HOST_PACKAGE_FILES))
 
 # ---------------------------------------------------------------------------
 # Tests
@@ -137,15 +142,25 @@ sanity: venv
 # The version matrix: sanity and the unit tests on the oldest supported
 # ansible-core (meta/runtime.yml) and on the newest. The pinned one is
 # `make sanity` and `make unit`. ansible-core 2.20 and later need Python 3.12 or
-# later on the controller: their environments run where one is found.
-PY312 := $(firstword $(shell command -v python3.13 python3.12 2>/dev/null))
-matrix: venv
+# later on the controller: a python3.13 or python3.12 that runs on PATH, else
+# CPython 3.13 built from its pinned source tarball into $(BOT4_CACHE_DIR)/python/
+# (tests/matrix/python.sh, once; its build packages in tests/matrix/host-packages.txt).
+# BOT4_PY312=/path/to/python picks one.
+MATRIX_HOST_PACKAGE_FILES := tests/matrix/host-packages.txt
+
+.PHONY: matrix-python matrix-host-deps
+matrix-host-deps:
+	$(call install-host-packages,$(MATRIX_HOST_PACKAGE_FILES))
+
+# The Python 3.12+ of the matrix, built when none is found (its path, last line).
+matrix-python:
+	@if ! tests/matrix/python.sh found >/dev/null; then \
+	  $(MAKE) --no-print-directory matrix-host-deps; fi
+	tests/matrix/python.sh find
+
+matrix: venv matrix-python
 	tox -e sanity-core217,units-core217
-ifneq ($(PY312),)
-	BOT4_PY312=$(PY312) tox -e sanity-core221,units-core221
-else
-	@echo "matrix: ansible-core 2.21 not tested: no python3.12 or python3.13 on this machine"
-endif
+	BOT4_PY312=$$(tests/matrix/python.sh find) tox -e sanity-core221,units-core221
 
 MOLECULE_SCENARIOS ?= node
 molecule: venv host-deps collection-link

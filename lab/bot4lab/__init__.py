@@ -1,5 +1,7 @@
-"""bot4 lab: Debian node images and QEMU VMs that look like two-socket HFT servers.
+"""bot4 lab: Debian node images and QEMU VMs that look like two-socket HFT servers
+(``lab/labctl.py``), and in ``cluster/`` the lab Kubernetes cluster
+(``lab/cluster/clusterctl.py``).
 
-Standard library only, so that ``lab/labctl.py`` runs with the system Python as
-well as with the project's virtualenv.
+Standard library only (``cluster/`` also uses PyYAML), so that both tools run
+with the system Python as well as with the project's virtualenv.
 """

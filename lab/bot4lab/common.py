@@ -1,16 +1,20 @@
-"""Paths, environment, logging and small process helpers shared by the lab tool."""
+"""Paths, environment, logging and small process helpers shared by the lab tools
+(labctl.py and clusterctl.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, List, Optional, Sequence
 
 LAB_DIR = Path(__file__).resolve().parent.parent
 REPO_ROOT = LAB_DIR.parent
@@ -110,14 +114,125 @@ def host_boot_id() -> str:
         return "unknown"
 
 
-def tail(path: Path, lines: int = 40) -> str:
-    """Last lines of a (console) log, without terminal control sequences."""
+def tail(path: Path, lines: int = 40, indent: str = "") -> str:
+    """Last lines of a (console) log, without terminal control sequences, each
+    line after ``indent``."""
     try:
         data = path.read_bytes()[-64 * 1024:]
     except OSError:
-        return f"(no {path})"
+        return f"{indent}(no {path})"
     text = data.decode(errors="replace")
     import re
 
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r", "", text)
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(indent + line for line in text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on path (created if missing), waiting for it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def wait_until(check: Callable[[], Any], timeout: float, interval: float) -> Any:
+    """Call check every interval seconds until it returns a true value or
+    timeout seconds have passed; return its last value."""
+    deadline = time.monotonic() + timeout
+    result = None
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    return result
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def pid_cmdline(pid: int) -> List[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def proc_start_time(pid: int) -> Optional[str]:
+    """Start time (clock ticks since boot) of a live, non-zombie process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
+
+
+def pid_alive(pid: int, start_time: Optional[str] = None) -> bool:
+    """True if pid is a live process (the one that started at start_time, if given)."""
+    current = proc_start_time(pid)
+    return current is not None and (start_time is None or current == start_time)
+
+
+def processes_referencing(path: Path) -> List[int]:
+    """PIDs of live processes whose command line mentions path/ (other than this one)."""
+    needle = (str(path).rstrip("/") + "/").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline and proc_start_time(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+def terminate(pids: Sequence[int], grace: float, group: bool = False,
+              alive: Optional[Callable[[int], bool]] = None, interval: float = 0.1) -> bool:
+    """SIGTERM, wait up to grace seconds, then SIGKILL whatever is left; True
+    when every process is gone.
+
+    alive(pid) tells whether pid is still the process meant; by default, the
+    process that had that pid when terminate was called (by its start time), so
+    a reused pid is never signalled. With group, a process that leads its own
+    process group is signalled with its whole group.
+    """
+    pids = list(dict.fromkeys(pids))
+    if alive is None:
+        starts = {pid: proc_start_time(pid) for pid in pids}
+
+        def alive(pid: int) -> bool:
+            return pid_alive(pid, starts[pid])
+
+    def send(sig: int) -> None:
+        for pid in pids:
+            if not alive(pid):
+                continue
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if group and os.getpgid(pid) == pid:
+                    os.killpg(pid, sig)
+                else:
+                    os.kill(pid, sig)
+
+    def gone() -> bool:
+        return not any(alive(pid) for pid in pids)
+
+    def wait(seconds: float) -> bool:
+        return bool(wait_until(gone, seconds, interval)) or gone()
+
+    send(signal.SIGTERM)
+    if wait(grace):
+        return True
+    send(signal.SIGKILL)
+    return wait(10)

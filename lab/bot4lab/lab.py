@@ -29,7 +29,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from . import accel as accel_mod
 from . import image as image_mod
@@ -106,7 +106,8 @@ class Lab:
         pid = qemu.read_pid(pidfile)
         return pid if qemu.is_our_qemu(pid, str(pidfile)) else None
 
-    def ssh_argv(self, node: dict, batch: bool = True) -> List[str]:
+    def ssh_argv(self, node: dict, batch: bool = True, options: Sequence[str] = ()) -> List[str]:
+        """ssh to node as root with the lab's key and known_hosts; options: more -o options."""
         argv = ["ssh", "-i", str(self.key), "-p", str(node["ssh_port"]),
                 "-o", f"UserKnownHostsFile={self.known_hosts}",
                 "-o", "StrictHostKeyChecking=accept-new",
@@ -117,6 +118,8 @@ class Lab:
                 "-o", "ConnectTimeout=30"]
         if batch:
             argv += ["-o", "BatchMode=yes"]
+        for option in options:
+            argv += ["-o", option]
         return argv + ["root@127.0.0.1"]
 
     # ------------------------------------------------------------------ up

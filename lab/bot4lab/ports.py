@@ -1,4 +1,5 @@
-"""Host loopback ports for the nodes' forwarded SSH."""
+"""Host loopback ports: the nodes' forwarded SSH (a fixed range) and the lab
+cluster's components (any free port)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,17 @@ def allocate_ports(
     if len(ports) < count:
         raise PortsExhausted(f"no {count} free ports in {low}-{high} on 127.0.0.1")
     return ports
+
+
+def free_ports(count: int) -> List[int]:
+    """count distinct ports that are free on 127.0.0.1 now, chosen by the kernel."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for sock in socks:
+            sock.close()

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
+
+from .common import pid_cmdline, proc_start_time, terminate
 
 QEMU_BINARY = "qemu-system-x86_64"
 FW_CFG_PREFIX = "opt/bot4"
@@ -218,14 +218,6 @@ def read_pid(pidfile: Path) -> Optional[int]:
         return None
 
 
-def pid_cmdline(pid: int) -> List[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
-
-
 def is_our_qemu(pid: Optional[int], marker: str) -> bool:
     """True if pid is alive and is a QEMU whose argv mentions marker (its pidfile).
 
@@ -236,36 +228,14 @@ def is_our_qemu(pid: Optional[int], marker: str) -> bool:
     argv = pid_cmdline(pid)
     if not argv or "qemu" not in Path(argv[0]).name:
         return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    except OSError:
+    if proc_start_time(pid) is None:  # gone, or a zombie
         return False
     return any(marker in a for a in argv)
 
 
-def wait_gone(pid: int, marker: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not is_our_qemu(pid, marker):
-            return True
-        time.sleep(0.5)
-    return not is_our_qemu(pid, marker)
-
-
 def kill(pid: int, marker: str, grace: float = 10.0) -> bool:
     """SIGTERM, then SIGKILL; True when the process is gone."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
-        if not is_our_qemu(pid, marker):
-            return True
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        if wait_gone(pid, marker, wait):
-            return True
-    return not is_our_qemu(pid, marker)
+    return terminate([pid], grace, alive=lambda p: is_our_qemu(p, marker), interval=0.5)
 
 
 class QMPError(Exception):

@@ -33,10 +33,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "unit" / "fixtures"))
 sys.path.insert(0, str(REPO / ".cache" / "collections"))
+sys.path.insert(0, str(REPO / "lab"))
 
 import sysfs_builder  # noqa: E402  (the fixtures' machine shapes)
 from ansible_collections.bot4.hft.plugins.module_utils import kernel_cmdline as cmdline  # noqa: E402
 from ansible_collections.bot4.hft.plugins.module_utils.cpuset import parse_cpulist, format_cpulist  # noqa: E402
+from bot4lab.cluster.kwok import fleet_nodes  # noqa: E402  (the lab cluster's kwok Node shape)
 
 # The stand-ins of a node's bootloader tools (the kernel_cmdline module's unit
 # tests use them too): grub-mkconfig sources <root>/etc/default/grub and its
@@ -345,21 +347,13 @@ CLUSTERCTL = REPO / "lab" / "cluster" / "clusterctl.py"
 WORKLOAD_NAMESPACE = "fleet-workload"
 
 
-def _clusterctl():
-    """lab/cluster/clusterctl.py (a script) as a module."""
-    sys.path.insert(0, str(CLUSTERCTL.parent))
-    import clusterctl
-    return clusterctl
-
-
 def kwok_objects(names: list[str], version: str, pods_per_node: int,
                  namespace: str = WORKLOAD_NAMESPACE) -> list[dict]:
     """A kwok Node per simulated node (the lab's tuned-worker shape, named
     like the inventory host, not yet labelled as tuned) and a Deployment of
     ``pods_per_node`` pods pinned to it, so that its drain evicts them."""
-    clusterctl = _clusterctl()
     objects = []
-    for name, node in zip(names, clusterctl.fleet_nodes(len(names), version)):
+    for name, node in zip(names, fleet_nodes(len(names), version)):
         node["metadata"]["name"] = name
         node["metadata"]["labels"]["kubernetes.io/hostname"] = name
         node["metadata"]["labels"]["hft.bot4.io/tuned"] = "false"

@@ -9,8 +9,9 @@ The binary and its version, the running process's flags (``--config``,
 and automatic restart count, the CPU and memory manager checkpoints, and the
 text of the KubeletConfiguration file and its drop-ins.  Files are read below
 ``root``; commands (``systemctl show``, ``kubelet --version``) go through
-``run(argv) -> (rc, stdout, stderr)``, None to run none.  What the plan wants
-of it is ``kubelet.py``.
+``run(argv) -> (rc, stdout, stderr)``, the module's run_command (a command that
+cannot be started raises OSError), None to run none.  What the plan wants of
+it is ``kubelet.py``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import fnmatch
 import json
 import os
 import shutil
-import subprocess
 
 from ansible_collections.bot4.hft.plugins.module_utils.kubelet import (
     CHECKPOINTS,
@@ -37,15 +37,6 @@ BINARIES = ("/usr/local/bin/kubelet", "/usr/bin/kubelet")
 
 def _under(root, path):
     return path if root in ("", "/") else os.path.join(root, path.lstrip("/"))
-
-
-def run_process(argv):
-    """(rc, stdout, stderr) of a command; rc 127 when it cannot be started."""
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        return 127, "", str(exc)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def _output(run, argv):
@@ -70,7 +61,7 @@ def _checkpoint(path):
     return {"present": True, "policyName": data.get("policyName") if isinstance(data, dict) else None}
 
 
-def read_kubelet(run=run_process, service="kubelet", root_dir="/var/lib/kubelet", root="/", which=shutil.which,
+def read_kubelet(run=None, service="kubelet", root_dir="/var/lib/kubelet", root="/", which=shutil.which,
                  hostname=None):
     """The kubelet's binary, version, flags, unit state and checkpoints.
 
@@ -142,7 +133,7 @@ def read_config(path, directory="", root="/"):
     return config
 
 
-def read_node_kubelet(run=run_process, service="kubelet", root_dir="/var/lib/kubelet", config_file="auto",
+def read_node_kubelet(run=None, service="kubelet", root_dir="/var/lib/kubelet", config_file="auto",
                       config_dir="auto", default_config_file=DEFAULT_CONFIG_FILE, strict="auto", root="/",
                       which=shutil.which, hostname=None):
     """``state.kubelet``: read_kubelet's facts, the node name, whether strict-cpu-reservation

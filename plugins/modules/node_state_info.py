@@ -377,6 +377,15 @@ def read_runtime(root, applier, config_dir):
     return result
 
 
+def command_runner(module):
+    """``run(argv) -> (rc, stdout, stderr)`` through the module's run_command; a
+    command that cannot be started raises OSError instead of failing the module
+    (read_node_kubelet then reads no output from it)."""
+    def run_command(argv):
+        return module.run_command(argv, handle_exceptions=False)
+    return run_command
+
+
 def read_unit(module, unit, root="/"):
     """The boot unit's UnitFileState and Result. Below a root (a node seen
     from outside, no systemd running for it) only whether it is enabled, as
@@ -468,7 +477,7 @@ def main():
         options = params["kubelet"]
         if options is not None:
             # Below a test root neither commands nor PATH are the node's.
-            node = {} if live else {"run": None, "which": None}
+            node = {"run": command_runner(module)} if live else {"run": None, "which": None}
             state["kubelet"] = read_node_kubelet(
                 service=options["service"], root_dir=options["root_dir"], config_file=options["config_file"],
                 config_dir=options["config_dir"], default_config_file=options["default_config_file"],

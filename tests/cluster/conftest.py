@@ -16,7 +16,6 @@ cold build compiles Kubernetes from the Go module proxy).
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import re
@@ -31,9 +30,15 @@ from xml.etree import ElementTree
 
 import pytest
 import yaml
-import deploy_lab
 
 REPO = Path(__file__).resolve().parents[2]
+# lab/bot4lab: the package behind labctl.py and clusterctl.py.
+if str(REPO / "lab") not in sys.path:
+    sys.path.insert(0, str(REPO / "lab"))
+
+import deploy_lab  # noqa: E402
+from bot4lab.common import processes_referencing  # noqa: E402
+
 CLUSTERCTL = REPO / "lab" / "cluster" / "clusterctl.py"
 LABCTL = REPO / "lab" / "labctl.py"
 # The lab's test workload (lab/cluster/images/hft-probe) and the trading nodes' taint.
@@ -54,15 +59,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "joined_vm" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.vm)
-
-
-def load_clusterctl():
-    """clusterctl.py as a module (it is a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("bot4_clusterctl", CLUSTERCTL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bot4_clusterctl", module)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run_clusterctl(*args: str, env: dict[str, str] | None = None,
@@ -107,11 +103,6 @@ def wait_until(check, timeout: float, interval: float = 1.0, what: str = "condit
 
 
 @pytest.fixture(scope="session")
-def clusterctl_module():
-    return load_clusterctl()
-
-
-@pytest.fixture(scope="session")
 def built_bins() -> dict[str, Path]:
     """Paths of the cached binaries, building them first if needed."""
     proc = run_clusterctl("build", timeout=None)  # a cold build may take long
@@ -151,8 +142,7 @@ def lab_cluster(built_bins, lab_env, request) -> LabCluster:
         purge = ["--purge"] if request.session.testsfailed == 0 else []
         proc = cluster.clusterctl("down", "--name", name, *purge)
         print(f"\nlab cluster {name} down in {time.monotonic() - started:.1f}s", file=sys.stderr)
-        clusterctl = load_clusterctl()
-        left = clusterctl.processes_referencing(Path(lab_env["BOT4_LAB_DIR"]) / f"cluster-{name}")
+        left = processes_referencing(Path(lab_env["BOT4_LAB_DIR"]) / f"cluster-{name}")
         assert proc.returncode == 0 and not left, (
             f"clusterctl down left processes {left}:\n{proc.stderr[-3000:]}")
 
@@ -215,7 +205,7 @@ def labctl(*args: str, env: dict[str, str], timeout: float = 1200) -> subprocess
 
 
 @pytest.fixture(scope="session")
-def joined_vm(built_bins, lab_env, clusterctl_module, request) -> JoinedVm:
+def joined_vm(built_bins, lab_env, request) -> JoinedVm:
     name = f"nj-{uuid.uuid4().hex[:6]}"
     lab_dir = Path(lab_env["BOT4_LAB_DIR"])
     vm_state, cluster_state = lab_dir / name, lab_dir / f"cluster-{name}"
@@ -277,8 +267,8 @@ def joined_vm(built_bins, lab_env, clusterctl_module, request) -> JoinedVm:
         timings["total"] = time.monotonic() - started
         print(f"\nnode join {name}: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()),
               file=sys.stderr)
-        left_vm = clusterctl_module.processes_referencing(vm_state)
-        left_cluster = clusterctl_module.processes_referencing(cluster_state)
+        left_vm = processes_referencing(vm_state)
+        left_cluster = processes_referencing(cluster_state)
         assert destroy.returncode == 0, destroy.stderr[-2000:]
         assert down.returncode == 0 and "no process of it remains" in down.stderr, down.stderr
         assert not left_vm, f"QEMU of lab {name} still running: {left_vm}"
@@ -373,6 +363,26 @@ def node_object(vm: JoinedVm, name: str | None = None) -> dict:
 def node_ready(vm: JoinedVm) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True"
                for c in node_object(vm)["status"]["conditions"])
+
+
+def probe_report(vm: JoinedVm, ns: str, name: str) -> dict | None:
+    """A pod of the hft-probe image (container "probe") on the VM once it is Running and
+    ready, with the report it printed first; None before.
+
+    Read in the VM over SSH: the host cannot reach the kubelet, so there is no
+    `kubectl logs` here.
+    """
+    pod = vm.cluster.kubectl_json("get", "pod", name, "-n", ns)
+    statuses = pod["status"].get("containerStatuses") or [{}]
+    if pod["status"].get("phase") != "Running" or not statuses[0].get("ready"):
+        return None
+    # The running container's log: a container that failed to start under
+    # load and was retried writes to <restartCount>.log, not 0.log.
+    log = (f"/var/log/pods/{ns}_{name}_{pod['metadata']['uid']}/probe/"
+           f"{statuses[0].get('restartCount', 0)}.log")
+    line = vm.ssh(f"head -n 1 {log} 2>/dev/null || true").strip()
+    # CRI log format: <time> <stream> <tag> <message>
+    return {"pod": pod, "report": json.loads(line.split(" ", 3)[3])} if line else None
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "k8s"))
+if str(REPO / "lab") not in sys.path:
+    sys.path.insert(0, str(REPO / "lab"))
+from bot4lab.cluster.kwok import fleet_nodes  # noqa: E402
 from k8s_static import ansible_playbook, require_shared  # noqa: E402
 
 ENVIRONMENTS = ("dev", "staging", "production")
@@ -153,13 +156,13 @@ class Lab:
 
 
 @pytest.fixture(scope="session")
-def lab(lab_cluster, clusterctl_module, tmp_path_factory):
+def lab(lab_cluster, tmp_path_factory):
     """The lab cluster ready for the deploy playbooks (see the module docstring)."""
     crd_paths = [require_shared(p) for p in CRDS]
     cluster = lab_cluster
     version = cluster.kubectl_json("version")["serverVersion"]["gitVersion"]
     existing = {n["metadata"]["name"] for n in cluster.kubectl_json("get", "nodes")["items"]}
-    nodes = [n for n in clusterctl_module.fleet_nodes(len(existing) + EXTRA_NODES + 3, version)
+    nodes = [n for n in fleet_nodes(len(existing) + EXTRA_NODES + 3, version)
              if n["metadata"]["name"] not in existing][:EXTRA_NODES]
     added = [n["metadata"]["name"] for n in nodes]
     try:

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bot4lab.cluster.build import KUBE_MODULE, kube_spec, module_version
 from conftest import run_clusterctl
 
 
@@ -33,8 +34,8 @@ def test_second_build_is_a_cache_hit(built_bins):
     assert elapsed < 15, f"a cached build took {elapsed:.1f}s"
 
 
-def test_binaries_are_static_and_stamped(built_bins, clusterctl_module):
-    version = clusterctl_module.kube_spec().version
+def test_binaries_are_static_and_stamped(built_bins):
+    version = kube_spec().version
     assert set(built_bins) == {"etcd", "kube-apiserver", "kube-controller-manager",
                                "kube-scheduler", "kubelet", "kubectl", "kwok"}
     for name, path in built_bins.items():
@@ -47,6 +48,5 @@ def test_binaries_are_static_and_stamped(built_bins, clusterctl_module):
         assert out.strip() == f"Kubernetes {version}", (name, out)
     etcd = subprocess.run([str(built_bins["etcd"]), "--version"], capture_output=True,
                           text=True, check=True).stdout
-    etcd_version = clusterctl_module.module_version(clusterctl_module.KUBE_MODULE,
-                                                    "go.etcd.io/etcd/server/v3")
+    etcd_version = module_version(KUBE_MODULE, "go.etcd.io/etcd/server/v3")
     assert f"etcd Version: {etcd_version.lstrip('v')}" in etcd

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bot4lab.cluster.build import kube_spec
 from conftest import wait_until
 
 TRADING_SELECTOR = {"hft.bot4.io/node-group": "trading"}
@@ -23,8 +24,8 @@ RESTRICTED_CONTAINER = {
 }
 
 
-def test_version_is_stamped(lab_cluster, clusterctl_module):
-    expected = clusterctl_module.kube_spec().version
+def test_version_is_stamped(lab_cluster):
+    expected = kube_spec().version
     info = json.loads(lab_cluster.kubectl("version", "-o", "json").stdout)
     assert info["serverVersion"]["gitVersion"] == expected
     assert info["clientVersion"]["gitVersion"] == expected

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from conftest import (CORDON_TASK, DRAIN_TASK, PROBE_IMAGE, REPO, TAINT, UNCORDON_TASK, boots, labctl, node_object,
-                      node_ready, run_node_suite, run_tune, task_section, wait_until)
+                      node_ready, probe_report, run_node_suite, run_tune, task_section, wait_until)
 
 E1000E = ("0x8086", "0x10d3")  # the lab VM's data NIC, on NUMA node 1
 GROUP_VARS = REPO / "inventories" / "lab" / "group_vars" / "hft_nodes.yml"
@@ -150,21 +150,8 @@ def pods(joined_vm, tuned):
                                   "imagePullPolicy": "Never"}]}},
     ])
 
-    def report(name):
-        pod = vm.cluster.kubectl_json("get", "pod", name, "-n", ns)
-        statuses = pod["status"].get("containerStatuses") or [{}]
-        if pod["status"].get("phase") != "Running" or not statuses[0].get("ready"):
-            return None
-        # The running container's log: a container that failed to start under
-        # load and was retried writes to <restartCount>.log, not 0.log.
-        log = (f"/var/log/pods/{ns}_{name}_{pod['metadata']['uid']}/probe/"
-               f"{statuses[0].get('restartCount', 0)}.log")
-        line = vm.ssh(f"head -n 1 {log} 2>/dev/null || true").strip()
-        # CRI log format: <time> <stream> <tag> <message>
-        return {"pod": pod, "report": json.loads(line.split(" ", 3)[3])} if line else None
-
     try:
-        result = {name: wait_until(lambda n=name: report(n), timeout=600, interval=3,
+        result = {name: wait_until(lambda n=name: probe_report(vm, ns, n), timeout=600, interval=3,
                                    what=f"pod {name} Running with its report")
                   for name in ("guaranteed", "besteffort")}
         result["node_hugepages"] = vm.ssh(

@@ -98,3 +98,21 @@ def ansible_playbook(*args: str, env: dict[str, str] | None = None, timeout: flo
         timeout=timeout,
         check=False,
     )
+
+
+def lab_render(kustomize: str, workdir: Path, env: str = "production") -> list[dict]:
+    """kustomize build of an overlay with the lab inventory's extra patches
+    (inventories/lab: the DPDK device plugin's lab-only stand-in image), as
+    the cluster_deploy role renders it for the lab."""
+    import yaml
+
+    group_vars = yaml.safe_load((REPO / "inventories" / "lab" / "group_vars" / "bot4_cluster" / "main.yml").read_text())
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "resources": [os.path.relpath(REPO / "k8s" / "overlays" / env, workdir)],
+        "patches": group_vars.get("cluster_deploy_extra_patches", []),
+    }))
+    proc = subprocess.run([kustomize, "build", str(workdir)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]

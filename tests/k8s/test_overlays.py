@@ -21,6 +21,17 @@ def _engine(docs):
     return dep, dep["spec"]["template"]["spec"], dep["spec"]["template"]["spec"]["containers"][0]
 
 
+def _engine_config(docs):
+    """The ConfigMap the engine's container reads its settings from (production
+    renders another one, the device plugin's)."""
+    _unused, _unused2, ctr = _engine(docs)
+    names = {e["valueFrom"]["configMapKeyRef"]["name"] for e in ctr.get("env", [])
+             if "configMapKeyRef" in e.get("valueFrom", {})}
+    names |= {e["configMapRef"]["name"] for e in ctr.get("envFrom", []) if "configMapRef" in e}
+    (name,) = names
+    return find(docs, "ConfigMap", name)
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_overlay_builds_into_its_own_namespace(rendered, env):
     docs = rendered[env]
@@ -93,9 +104,14 @@ def test_production_external_secrets_file_is_in_the_overlay(rendered):
         find(rendered["production"], doc["kind"], doc["metadata"]["name"])
 
 
+def engine_configmaps(docs):
+    """The engine's generated ConfigMaps (production also ships the device plugin's sriovdp-config)."""
+    return [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith("bot4-trading-engine-config")]
+
+
 def test_configmap_still_rolls_the_deployment(rendered, kustomize, tmp_path):
     """The generated ConfigMap's name carries a content hash, which the Deployment refers to."""
-    cm = find(rendered["production"], "ConfigMap")
+    (cm,) = engine_configmaps(rendered["production"])
     assert re.fullmatch(r"bot4-trading-engine-config-[a-z0-9]{10}", cm["metadata"]["name"])
     _unused, _unused_b, ctr = _engine(rendered["production"])
     refs = {e["valueFrom"]["configMapKeyRef"]["name"] for e in ctr["env"] if "configMapKeyRef" in e.get("valueFrom", {})}
@@ -108,7 +124,7 @@ def test_configmap_still_rolls_the_deployment(rendered, kustomize, tmp_path):
     conf.write_text(conf.read_text().replace("MAX_LATENCY_US=100", "MAX_LATENCY_US=90"))
     out = subprocess.run([kustomize, "build", str(tmp_path / "k8s" / "overlays" / "production")],
                          capture_output=True, text=True, check=True).stdout
-    changed = find([d for d in yaml.safe_load_all(out) if d], "ConfigMap")
+    (changed,) = engine_configmaps([d for d in yaml.safe_load_all(out) if d])
     assert changed["metadata"]["name"] != cm["metadata"]["name"] and changed["data"]["MAX_LATENCY_US"] == "90"
 
 
@@ -159,7 +175,7 @@ def test_engine_is_hardened(rendered, env):
     tolerations = pod["tolerations"]
     assert {"key": "hft.bot4.io/dedicated", "operator": "Equal", "value": "trading",
             "effect": "NoSchedule"} in tolerations
-    cm = find(rendered[env], "ConfigMap")
+    cm = _engine_config(rendered[env])
     assert cm["data"]["MAX_LATENCY_US"] == "100"
     assert cm["data"]["ENVIRONMENT"] == env
 
@@ -172,13 +188,15 @@ def test_tuned_environments_are_guaranteed_and_pinned(rendered, env, cpu, memory
     _unused, pod, ctr = _engine(rendered[env])
     res = ctr["resources"]
     assert res["requests"] == res["limits"], "Guaranteed QoS needs requests == limits"
-    assert res["limits"] == {"cpu": cpu, "memory": memory, "hugepages-1Gi": hugepages}
+    # production adds one DPDK NIC from the device plugin (components/dpdk).
+    dpdk = {"hft.bot4.io/dpdk_nic": "1"} if env == "production" else {}
+    assert res["limits"] == {"cpu": cpu, "memory": memory, "hugepages-1Gi": hugepages, **dpdk}
     assert re.fullmatch(r"\d+", res["limits"]["cpu"]), "static CPU manager needs whole CPUs"
     assert pod["nodeSelector"] == {"hft.bot4.io/tuned": "true"}
     assert ctr["securityContext"]["capabilities"]["add"] == ["IPC_LOCK"]
     vols = {v["name"]: v for v in pod["volumes"]}
     assert vols["hugepages"]["emptyDir"]["medium"] == "HugePages-1Gi"
-    cm = find(rendered[env], "ConfigMap")
+    cm = _engine_config(rendered[env])
     assert cm["data"]["DPDK_ENABLED"] == "true"
     assert cm["data"]["ENABLE_HFT_MODE"] == "true"
 
@@ -246,7 +264,8 @@ def test_rbac_is_namespaced_and_minimal(rendered, env):
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"]
         assert "secrets" not in rule["resources"]
-    sa = find(docs, "ServiceAccount", "bot4-trading-engine")
+    _unused, pod, _unused_b = _engine(docs)
+    sa = find(docs, "ServiceAccount", pod["serviceAccountName"])
     assert sa["automountServiceAccountToken"] is False
     pdb = find(docs, "PodDisruptionBudget")
     assert pdb["spec"]["maxUnavailable"] == 1

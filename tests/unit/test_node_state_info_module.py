@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.bot4.hft.plugins.filter.node_differences import node_differences
 from ansible_collections.bot4.hft.plugins.modules import node_state_info
@@ -156,3 +156,13 @@ def test_the_kubelet_below_a_root(lab, capsys):
     assert items[0] == {"area": "kubelet", "item": "cpuManagerPolicy", "expected": "static", "actual": None}
     assert items[-1] == {"area": "kubelet", "item": "checkpoints", "expected": "the planned policies",
                          "actual": "cpu_manager_state holds policy none, the plan says static"}
+
+
+def test_the_kubelet_commands_go_through_run_command():
+    with patch_module_args({}):
+        module = AnsibleModule(argument_spec={})
+    run = node_state_info.command_runner(module)
+    assert run(["sh", "-c", "echo out; echo err >&2; exit 3"]) == (3, "out\n", "err\n")
+    # A command that cannot be started: an OSError for read_node_kubelet, not a failed module.
+    with pytest.raises(OSError):
+        run(["/nonexistent/kubelet", "--version"])

@@ -4,7 +4,10 @@
 // stopped, so a test can prove CPU pinning from inside the node. With
 // -hugepages-dir it first maps hugepages from that hugetlbfs mount (a
 // medium: HugePages emptyDir) and reports which NUMA nodes the kernel took them
-// from (/proc/self/numa_maps).
+// from (/proc/self/numa_maps). It also lists the VFIO device nodes it was given
+// (/dev/vfio/*, each opened read-write once to prove access) and the
+// PCIDEVICE_* variables a device plugin set, so a test can prove that a DPDK
+// NIC reached the pod.
 package main
 
 import (
@@ -30,6 +33,41 @@ type report struct {
 	CgroupCPUSetCPUs string            `json:"cgroup_cpuset_cpus"`
 	HugepageMapping  string            `json:"hugepage_mapping,omitempty"`
 	HugepageError    string            `json:"hugepage_error,omitempty"`
+	VFIO             map[string]string `json:"vfio,omitempty"`
+	PCIDeviceEnv     map[string]string `json:"pcidevice_env,omitempty"`
+}
+
+// vfioDevices maps every entry of /dev/vfio to "ok" when it opens read-write,
+// or to the error.
+func vfioDevices() map[string]string {
+	entries, err := os.ReadDir("/dev/vfio")
+	if err != nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		f, err := os.OpenFile(filepath.Join("/dev/vfio", e.Name()), os.O_RDWR, 0)
+		if err != nil {
+			out[e.Name()] = err.Error()
+			continue
+		}
+		f.Close()
+		out[e.Name()] = "ok"
+	}
+	return out
+}
+
+func pciDeviceEnv() map[string]string {
+	out := map[string]string{}
+	for _, kv := range os.Environ() {
+		if name, value, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, "PCIDEVICE_") {
+			out[name] = value
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // mapped is the hugetlbfs file this process maps, if any.
@@ -112,6 +150,8 @@ func probe() report {
 		CgroupCPUSetCPUs: strings.TrimSpace(string(cpuset)),
 		HugepageMapping:  numaMapping(),
 		HugepageError:    mapErr,
+		VFIO:             vfioDevices(),
+		PCIDeviceEnv:     pciDeviceEnv(),
 	}
 }
 

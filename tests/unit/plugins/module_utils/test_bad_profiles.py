@@ -12,15 +12,17 @@ the cases of BAD were read; they are kept apart so that the rules are tried
 against mistakes they were not fitted to."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.bot4.hft.plugins.module_utils.planner import ProfileError, plan
 from ansible_collections.bot4.hft.plugins.modules import node_plan_info
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures"))
+from module_harness import patch_module_args  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[4]
 

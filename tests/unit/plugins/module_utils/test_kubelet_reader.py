@@ -16,7 +16,6 @@ from ansible_collections.bot4.hft.plugins.module_utils.kubelet_reader import (
     read_config,
     read_kubelet,
     read_node_kubelet,
-    run_process,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "kubelet"
@@ -129,7 +128,8 @@ def test_an_unreadable_configuration_is_an_error_not_an_exception(node):
     assert config["error"] == "/var/lib/kubelet/config.yaml: No such file or directory"
 
 
-def test_run_process_reports_a_missing_command():
-    rc, out, err = run_process(["/nonexistent/kubelet", "--version"])
-    assert (rc, out) == (127, "") and err
-    assert run_process(["true"])[0] == 0
+def test_a_command_that_cannot_be_started_reads_as_no_output(node):
+    systemd = Systemd(node)
+    systemd.root = "/elsewhere"  # its kubelet --version raises OSError
+    facts = read_kubelet(systemd, root=str(node), which=None, hostname="n")
+    assert (facts["installed"], facts["running"], facts["version"]) == (True, True, None)

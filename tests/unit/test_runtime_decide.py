@@ -75,6 +75,18 @@ def test_sysctl_missing_is_an_error_in_its_place():
     ]
 
 
+def test_a_feature_the_kernel_lacks_is_off_as_planned():
+    # Debian's PREEMPT_RT kernel has no NUMA balancing: no kernel.numa_balancing.
+    cfg = {"kernel.numa_balancing": "0", "vm.stat_interval": "10"}
+    current = {"kernel.numa_balancing": None, "vm.stat_interval": "10"}
+    assert sysctl.decide_sysctl(cfg, current)["actions"] == [notice(
+        "kernel.numa_balancing: this kernel has no such feature (/proc/sys/kernel/numa_balancing does not exist): "
+        "off, as planned")]
+    # Only the value that turns it off: asking for balancing on a kernel without it is an error.
+    assert sysctl.decide_sysctl({"kernel.numa_balancing": "1"}, {"kernel.numa_balancing": None})["actions"] == [
+        error("kernel.numa_balancing: no such sysctl (/proc/sys/kernel/numa_balancing does not exist)")]
+
+
 def test_sysctl_value_is_written_with_single_spaces():
     assert sysctl.decide_sysctl({"net.ipv4.ip_local_port_range": "1024   65000"},
                                 {"net.ipv4.ip_local_port_range": "32768\t60999"})["actions"] == [

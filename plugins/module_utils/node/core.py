@@ -221,11 +221,11 @@ def read_online_cpus(ctx):
 
 def runs_outside(allowed, housekeeping, online):
     """True when a task allowed on ``allowed`` may run on a CPU outside
-    ``housekeeping``.  Offline CPUs do not count: a kernel thread created
+    ``housekeeping``, given the CPUs ``online`` (None: unknown, all count).  Offline CPUs do not count: a kernel thread created
     after ``cpu_offline`` took CPU N away is allowed on the kernel's
     housekeeping set (every CPU not in nohz_full, N included), and can run
     on none of them but the online ones."""
-    runnable = set(allowed) & online if online is not None else set(allowed)
+    runnable = set(allowed) & set(online) if online is not None else set(allowed)
     return not runnable <= set(housekeeping)
 
 

@@ -65,7 +65,7 @@ def decide_kthread(cfg, current):
     housekeeping CPUs (to its CPUs among them, or to all of them when it has
     none there; offline CPUs do not count); data: counts, and the threads the kernel keeps on other CPUs."""
     housekeeping = set(cfg["cpus"])
-    online = set(current["online"]) if current.get("online") is not None else None
+    online = current.get("online")
     actions = []
     kernel_bound = []
     per_cpu = 0

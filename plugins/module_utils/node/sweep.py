@@ -94,7 +94,7 @@ def decide_sweep(cfg, current):
     housekeeping CPUs, to its CPUs among them or to all of them; data: counts,
     and the denied threads left where they are."""
     housekeeping = set(cfg["cpus"])
-    online = set(current["online"]) if current.get("online") is not None else None
+    online = current.get("online")
     actions = []
     kept = 0
     denied = []

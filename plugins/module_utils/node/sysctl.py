@@ -83,6 +83,14 @@ def sysctl_settings(cfg):
     return cfg
 
 
+# Sysctls of a kernel feature that the planned value turns off.  A kernel
+# built without the feature has no such file, which is the planned state, not
+# an error: Debian's PREEMPT_RT kernel has no NUMA balancing, so no
+# kernel.numa_balancing (the Node Tuning Operator's real-time profile leaves it
+# out for the same reason).
+OFF_WHEN_ABSENT = {"kernel.numa_balancing": "0"}
+
+
 def read_sysctl(ctx, cfg):
     """{name: what its /proc/sys file reads, None when it does not exist};
     a name that is not a sysctl name is not read."""
@@ -100,6 +108,9 @@ def decide_sysctl(cfg, current):
         text = current.get(key)
         if _normalize(cfg[key]) == "":
             actions.append(message("error", "%s: the value is empty (not written)" % key))
+        elif text is None and OFF_WHEN_ABSENT.get(key) == _normalize(cfg[key]):
+            actions.append(message("notice", "%s: this kernel has no such feature (%s does not exist): off, "
+                                             "as planned" % (key, path)))
         elif text is None:
             actions.append(message("error", "%s: no such sysctl (%s does not exist)" % (key, path)))
         elif _normalize(text) != _normalize(cfg[key]):

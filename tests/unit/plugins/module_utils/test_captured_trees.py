@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import sysfs_builder
 
 from ansible_collections.bot4.hft.plugins.module_utils.planner import ProfileError, plan
 from ansible_collections.bot4.hft.plugins.module_utils.topology import Topology, read_topology
@@ -17,23 +18,16 @@ from ansible_collections.bot4.hft.plugins.module_utils.topology import Topology,
 TREES = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "trees").glob("*.tar.gz"))
 
 
-def extract(tar, dest):
-    """tar.extractall with the "data" filter where tarfile has it (Python 3.12,
-    and 3.11.4 on): what Python 3.14 does by default, without the warning of the
-    versions before it."""
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, filter="data")
-    else:
-        tar.extractall(dest)
+def test_there_are_captured_trees():
+    assert TREES, "no captured trees in tests/unit/fixtures/trees"
 
 
-@pytest.mark.skipif(not TREES, reason="no captured trees in tests/unit/fixtures/trees")
 @pytest.mark.parametrize("tarball", TREES, ids=[t.name for t in TREES])
 def test_captured_tree(tmp_path, tarball):
     with tarfile.open(tarball) as tar:
         for member in tar.getmembers():
             assert not member.name.startswith("/") and ".." not in member.name.split("/"), member.name
-        extract(tar, tmp_path)
+        sysfs_builder.extract_tree(tar, tmp_path)
     topo = read_topology(str(tmp_path))
     data = topo.to_dict()
     assert Topology.from_dict(json.loads(json.dumps(data))).to_dict() == data

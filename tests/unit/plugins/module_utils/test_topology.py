@@ -28,16 +28,6 @@ from ansible_collections.bot4.hft.plugins.module_utils.topology import (
 CAPTURE = Path(__file__).resolve().parents[2] / "fixtures" / "capture_sysfs.py"
 
 
-def extract(tar, dest):
-    """tar.extractall with the "data" filter where tarfile has it (Python 3.12,
-    and 3.11.4 on): what Python 3.14 does by default, without the warning of the
-    versions before it."""
-    if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, filter="data")
-    else:
-        tar.extractall(dest)
-
-
 def by_id(topo):
     return {c.id: c for c in topo.cpus}
 
@@ -284,7 +274,7 @@ def test_capture_script_round_trips_each_shape(shape_root, tmp_path, name):
     with tarfile.open(tarball) as tar:
         for member in tar.getmembers():
             assert not member.name.startswith("/") and ".." not in member.name.split("/")
-        extract(tar, out)
+        sysfs_builder.extract_tree(tar, out)
     assert read_topology(str(out)).to_dict() == read_topology(shape_root(name)).to_dict()
     # only what the reader needs: no cpumap, no core_siblings_list, no mtu
     names = set(tarfile.open(tarball).getnames())
@@ -301,7 +291,7 @@ def test_capture_anonymize_replaces_macs(shape_root, tmp_path):
     out = tmp_path / "tree"
     out.mkdir()
     with tarfile.open(tarball) as tar:
-        extract(tar, out)
+        sysfs_builder.extract_tree(tar, out)
     t = read_topology(str(out))
     macs = [d.mac for n in t.nics for d in n.netdevs]
     assert macs and all(m.startswith("02:") for m in macs)

@@ -7,8 +7,9 @@
 Three simulated nodes (one of each machine shape), each with a kwok Node of
 the same name and two pods in the session's lab cluster:
 
-1. a mode other than immediate or deferred stops the run before anything
-   changes on any node;
+1. a mode other than immediate or deferred, or a profile that needs a
+   package installed (kernel.realtime, kernel.realtime_scheduling: stalld) on
+   nodes seen below a root, stops the run before anything changes on any node;
 2. a deferred run over the fleet writes the boot-time state of every node
    (GRUB drop-in and grub.cfg, the applier, its configuration, its boot unit
    enabled) and the record of a pending reboot, and changes nothing that runs:
@@ -104,18 +105,38 @@ def cordoned(lab_cluster, name: str) -> bool:
     return bool(obj["spec"].get("unschedulable")) or ANNOTATION in obj["metadata"].get("annotations", {})
 
 
-def test_a_bad_tune_mode_changes_nothing(fleet, lab_cluster):
-    before = {name: runtime_state(fleet, name) for name in fleet["names"]}
-    run = playbook(fleet, "tune_nodes.yml", "bad-mode", "-e", "hft_tune_mode=tonight")
-    assert run["rc"] != 0
-    assert 'hft_tune_mode must be immediate (tune now) or deferred' in run["stdout"], run["stdout"][-3000:]
-    assert 'got "tonight"' in run["stdout"]
+def assert_untouched(fleet, lab_cluster, before: dict) -> None:
     for name in fleet["names"]:
         root = fleet["root"][name]
         assert not (root / "etc/bot4-hft").exists() and not (root / DROPIN).exists(), name
         assert runtime_state(fleet, name) == before[name], name
         assert sim(fleet, name)["boots"] == 1
         assert not cordoned(lab_cluster, name), name
+
+
+def test_a_bad_tune_mode_changes_nothing(fleet, lab_cluster):
+    before = {name: runtime_state(fleet, name) for name in fleet["names"]}
+    run = playbook(fleet, "tune_nodes.yml", "bad-mode", "-e", "hft_tune_mode=tonight")
+    assert run["rc"] != 0
+    assert 'hft_tune_mode must be immediate (tune now) or deferred' in run["stdout"], run["stdout"][-3000:]
+    assert 'got "tonight"' in run["stdout"]
+    assert_untouched(fleet, lab_cluster, before)
+
+
+@pytest.mark.parametrize("setting", ["realtime", "realtime_scheduling"])
+def test_a_package_below_a_root_is_refused_before_anything_changes(fleet, lab_cluster, setting):
+    """No package manager runs for a node seen below a root: preflight refuses the profile."""
+    before = {name: runtime_state(fleet, name) for name in fleet["names"]}
+    profile = dict(fleet["fleetctl"].FLEET_PROFILE, kernel={setting: True})
+    extra = fleet["dir"] / f"profile-{setting}.json"
+    extra.write_text(json.dumps({"hft_profile": profile}))
+    run = playbook(fleet, "tune_nodes.yml", f"package-{setting}", "-e", f"@{extra}")
+    assert run["rc"] != 0
+    assert "where no package can be installed for it; kernel.realtime and kernel.realtime_scheduling (stalld) " \
+        "need a real node" in " ".join(run["stdout"].split()), run["stdout"][-3000:]
+    for name in fleet["names"]:
+        assert run["recaps"][name]["failed"] == 1 and run["recaps"][name]["changed"] == 0, run["recaps"][name]
+    assert_untouched(fleet, lab_cluster, before)
 
 
 def test_deferred_run_then_reboot(fleet, lab_cluster):

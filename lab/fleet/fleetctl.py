@@ -193,8 +193,10 @@ def boot(root: Path) -> dict:
        are reserved on their nodes;
     3. systemd: PID 1's affinity from CPUAffinity= (system.conf.d), each
        confined slice's cpuset from its AllowedCPUs= drop-ins;
-    4. the boot unit, when enabled, runs the applier installed in the tree
-       (--apply --root ROOT), as bot4-hft-runtime.service does at boot;
+    4. /run starts empty (the collection's run/bot4-hft goes); the boot
+       unit, when enabled, copies the housekeeping configuration it applies
+       to run/bot4-hft (its ExecStartPre) and runs the applier installed in
+       the tree (--apply --root ROOT), as bot4-hft-runtime.service does;
        faults.boot_unit_fails: it does not run (the node then differs from its
        plan after the reboot: verify fails); faults.boot_sysctl "name=value":
        that sysctl is set so after the boot unit ran;
@@ -233,7 +235,12 @@ def boot(root: Path) -> dict:
     unit_enabled = (root / "etc/systemd/system/multi-user.target.wants/bot4-hft-runtime.service").is_symlink()
     applier = root / "usr/local/sbin/bot4-hft-runtime"
     record["boot_unit"] = "not enabled"
+    shutil.rmtree(root / "run/bot4-hft", ignore_errors=True)
     if unit_enabled and applier.exists() and not faults.get("boot_unit_fails"):
+        fragment = root / "etc/bot4-hft/runtime.d/50-housekeeping.json"
+        if fragment.exists():
+            (root / "run/bot4-hft").mkdir(parents=True)
+            shutil.copyfile(fragment, root / "run/bot4-hft/50-housekeeping.json")
         proc = subprocess.run([sys.executable, "-IS", str(applier), "--apply", "--root", str(root),
                                "--config", str(root / "etc/bot4-hft/runtime.d")],
                               capture_output=True, text=True, check=False)

@@ -166,6 +166,38 @@ def test_every_workqueue_with_its_own_cpumask_on_the_reserved_cpus(host, plan):
         assert int(mask.replace(",", ""), 16) == int(plan["cpu"]["reserved_mask"], 16), path
 
 
+
+def test_an_interface_created_later_gets_the_reserved_rps_mask(host, plan):
+    """The udev rule runs the applier's rps section for an interface that
+    appears after boot (as a pod's veth does), once udev has named it."""
+    reserved = int(plan["cpu"]["reserved_mask"].replace(",", ""), 16)
+    host.run("ip link del bot4rps0")
+    try:
+        host.check_output("ip link add bot4rps0 type veth peer name bot4rps1 && udevadm settle --timeout=60")
+        for name in ("bot4rps0", "bot4rps1"):
+            mask = read(host, f"/sys/class/net/{name}/queues/rx-0/rps_cpus")
+            assert int(mask.replace(",", ""), 16) == reserved, (name, mask)
+    finally:
+        host.run("ip link del bot4rps0")
+
+
+def test_a_workqueue_created_later_gets_the_reserved_cpus(host, plan):
+    """A SCSI host probed after boot (scsi_debug's) brings its scsi_tmf_<n>
+    workqueue: the udev rule gives it the reserved CPUs."""
+    before = set(host.check_output("ls /sys/devices/virtual/workqueue").split())
+    if host.run("modprobe scsi_debug").rc != 0:
+        pytest.skip("this kernel has no scsi_debug module")
+    try:
+        host.check_output("udevadm settle --timeout=60")
+        new = sorted(n for n in set(host.check_output("ls /sys/devices/virtual/workqueue").split()) - before
+                     if n.startswith("scsi_tmf_"))
+        assert new, "scsi_debug added no scsi_tmf workqueue"
+        for name in new:
+            mask = read(host, f"/sys/devices/virtual/workqueue/{name}/cpumask")
+            assert int(mask.replace(",", ""), 16) == int(plan["cpu"]["reserved_mask"].replace(",", ""), 16), name
+    finally:
+        host.run("udevadm settle --timeout=60; modprobe -r scsi_debug")
+
 # Every kernel thread in one round trip: PID, name, whether it is a kernel
 # thread and accepts a new affinity (/proc/PID/stat flags), its CPUs.
 KTHREADS = r"""python3 -c '

@@ -27,6 +27,11 @@ Parts (each can be left out with ``parts``):
             left: a process whose name matches its deny list is no stray)
   kubelet   the kubelet's settings and checkpoints (``state.kubelet``) against
             the plan's (``kubelet.py``); nothing on a node without a kubelet
+
+node_status(items, record, boot_id, plan_sha256) tells a node pending a reboot
+(a tuning run in hft_tune_mode=deferred wrote its boot-time state during the
+boot running now) from one that differs: the differences a reboot resolves
+apart from those in the boot-time state itself.
 """
 
 from __future__ import annotations
@@ -184,6 +189,67 @@ def unmovable(state: Dict[str, Any]) -> List[Dict[str, Any]]:
                "cpus": t.get("cpus"), "effective": None}
               for t in (sections.get("kthread") or {}).get("kthreads_kernel_bound") or []]
     return items
+
+
+# What a tuning run in hft_tune_mode=deferred writes for the next boot
+# (playbooks/tune_nodes.yml): a difference there is not one the reboot
+# resolves.  Every other difference is the running system's (the kernel's
+# command line and isolated sets, what the boot unit applies, the affinities
+# systemd gives at boot, the kubelet's checkpoints), which the next boot
+# brings in line from that boot-time state.
+BOOT_STATE_ITEMS = (
+    ("kernel args", "bootloader configuration"),
+    ("runtime", APPLIER),
+    ("runtime", UNIT),
+    ("runtime", "bot4-hft-runtime --check"),
+)
+STATUS_IN_PLAN = "in plan"
+STATUS_PENDING = "pending reboot"
+STATUS_DIFFERS = "differs"
+
+
+def boot_state_item(item: Dict[str, Any]) -> bool:
+    """Whether the difference ``item`` is in the boot-time state a deferred
+    run writes (the bootloader, the applier, its configuration and boot unit,
+    the kubelet's configuration), which a reboot does not change."""
+    area, name = item.get("area"), str(item.get("item") or "")
+    if (area, name) in BOOT_STATE_ITEMS:
+        return True
+    if area == "runtime" and name.startswith(CONFIG_DIR + ":"):
+        return True
+    return area == "kubelet" and name != "checkpoints"
+
+
+def pending_reboot(record: Optional[Dict[str, Any]], boot_id: Optional[str], plan_sha256: str) -> bool:
+    """Whether the node's record says that a deferred run wrote this plan's
+    boot-time state during the boot running now (the same boot id): once the
+    node has booted again, or the plan has changed, the flag no longer counts."""
+    if not isinstance(record, dict) or record.get("pending_reboot") is not True:
+        return False
+    recorded = str(record.get("boot_id") or "").strip()
+    return bool(recorded) and recorded == str(boot_id or "").strip() and record.get("plan_sha256") == plan_sha256
+
+
+def node_status(items: List[Dict[str, Any]], record: Optional[Dict[str, Any]], boot_id: Optional[str],
+                plan_sha256: str) -> Dict[str, Any]:
+    """The node's status from its differences (``verify``) and its record.
+
+    ``status`` is "in plan" (no difference), "pending reboot" (the record is
+    pending for this boot and plan, and every difference is one the reboot
+    resolves) or "differs".  ``pending_reboot`` is the record's flag as it
+    counts now; ``boot_state`` the differences in the boot-time state (a
+    reboot keeps them) and ``at_reboot`` the others (a reboot from the planned
+    boot-time state resolves them)."""
+    pending = pending_reboot(record, boot_id, plan_sha256)
+    boot = [item for item in items if boot_state_item(item)]
+    later = [item for item in items if not boot_state_item(item)]
+    if pending and not boot:
+        status = STATUS_PENDING
+    elif items:
+        status = STATUS_DIFFERS
+    else:
+        status = STATUS_IN_PLAN
+    return {"status": status, "pending_reboot": pending, "boot_state": boot, "at_reboot": later}
 
 
 def verify(plan: Dict[str, Any], state: Dict[str, Any], parts: Iterable[str] = PARTS) -> List[Dict[str, Any]]:

@@ -24,7 +24,8 @@ description:
     M(bot4.hft.kernel_cmdline) in check mode finds it (the same code), and whether the running kernel carries them.
   - With O(kubelet), the kubelet - its binary, version, flags, unit state, CPU and memory manager checkpoints, and
     its KubeletConfiguration file and drop-ins (as text; they are parsed where they are compared).
-  - The record of the node's last complete tuning run (O(record)).
+  - The record of the node's last complete tuning run (O(record)), and the running boot's id, which tells whether
+    the node has booted since a run recorded a pending reboot.
   - The filter P(bot4.hft.node_differences#filter) compares the result with the plan; the filter
     P(bot4.hft.kubelet_settings#filter) gives the kubelet settings the plan wants.
 author:
@@ -35,7 +36,7 @@ options:
       - What to read. V(kernel) - the running kernel's arguments, its isolated sets and, with O(kernel_args), the
         bootloader. V(runtime) - the applier and its boot unit. V(affinity) - process and slice affinities.
         V(kubelet) - the kubelet, with O(kubelet).
-      - The record (O(record)) is always read.
+      - The record (O(record)) and the boot id are always read.
     type: list
     elements: str
     choices: [kernel, runtime, affinity, kubelet]
@@ -301,8 +302,13 @@ state:
               kubelet is installed) and C(error) (why one could not be read, else null).
           type: dict
     record:
-      description: The content of O(record) (C(plan_sha256), C(node)); null when it is missing or not JSON.
+      description:
+        - The content of O(record) (C(plan_sha256), C(node); after a run with C(hft_tune_mode=deferred)
+          C(pending_reboot) and C(boot_id)); null when it is missing or not JSON.
       type: dict
+    boot_id:
+      description: The running boot's id (C(/proc/sys/kernel/random/boot_id)); null when it cannot be read.
+      type: str
 """
 
 import json
@@ -445,7 +451,8 @@ def main():
     root = params["root"]
     live = os.path.realpath(root) == "/"
     parts = set(params["parts"])
-    state = {"record": read_record(root, params["record"])}
+    state = {"record": read_record(root, params["record"]),
+             "boot_id": _read(root, "/proc/sys/kernel/random/boot_id")}
     if "kernel" in parts:
         state["cmdline"] = kernel_args(_read(root, "/proc/cmdline") or "")
         state["isolated"] = _read(root, "/sys/devices/system/cpu/isolated")

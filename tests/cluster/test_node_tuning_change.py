@@ -1,5 +1,13 @@
 """A profile change on the tuned, joined lab VM, then untune (runs after test_node_rolling.py).
 
+* The change is first made in deferred mode (hft_tune_mode=deferred, for a
+  maintenance window): the run writes the boot-time state (GRUB drop-in, the
+  boot unit's configuration, the kubelet's configuration for its next start)
+  and records a pending reboot, but it does not cordon, drain or reboot the
+  node, and what runs is untouched: the kernel command line, the isolated
+  set, the IRQ and workqueue masks, PID 1's CPUs and the running kubelet (same
+  process, no restart). drift.yml then reports the node "pending reboot" and
+  exits 0. The run in the default mode below completes it.
 * The node group's profile changes (molecule/node/vars/profile_change.yml:
   another reserved and isolated set, the other isolation mode, no DPDK
   device): a tuning run cordons and drains the node, reboots it exactly once
@@ -22,7 +30,7 @@ import json
 import pytest
 import yaml
 
-from conftest import (CORDON_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, node_snapshot,
+from conftest import (CORDON_TASK, DRAIN_TASK, REPO, UNCORDON_TASK, boots, node_object, node_ready, node_snapshot,
                       node_suite_scratch, run_node_suite, run_playbook, run_tune, task_section, wait_until)
 
 # The node suite's profile helpers (the same change as molecule's side_effect).
@@ -35,8 +43,79 @@ def boot_id(vm) -> str:
     return vm.ssh("cat /proc/sys/kernel/random/boot_id").strip()
 
 
+# What runs on the node, read in one SSH call: a deferred run leaves all of it as it was.
+RUNNING = {
+    "cmdline": "cat /proc/cmdline",
+    "isolated": "cat /sys/devices/system/cpu/isolated",
+    "workqueue": "cat /sys/devices/virtual/workqueue/cpumask",
+    "irq default": "cat /proc/irq/default_smp_affinity",
+    "pid 1": "grep Cpus_allowed_list /proc/1/status",
+    "kubelet": "systemctl show kubelet -p MainPID -p NRestarts -p ActiveState",
+    "cpu manager": "cat /var/lib/kubelet/cpu_manager_state",
+    "boot id": "cat /proc/sys/kernel/random/boot_id",
+}
+
+
+def running_state(vm) -> dict:
+    marker = "--8<--"
+    out = vm.ssh(f"; echo {marker}; ".join(RUNNING.values()))
+    return dict(zip(RUNNING, (part.strip() for part in out.split(marker))))
+
+
 @pytest.fixture(scope="module")
-def changed(joined_vm, tuned):
+def deferred(joined_vm, tuned):
+    """The profile change in deferred mode: boot-time state written, nothing that runs changed."""
+    vm = joined_vm
+    profile = node_profiles.changed_profile()
+    plan_dir = vm.inventory.parent / "plans-deferred"
+    before = {"state": running_state(vm), "boots": boots(vm)}
+    run = run_tune(vm, "profile-change-deferred", "-e", "hft_tune_mode=deferred",
+                   "-e", f"preflight_plan_dir={plan_dir}", profile=profile)
+    after = {"state": running_state(vm), "boots": boots(vm)}
+    plan = json.loads((plan_dir / f"{vm.node}.json").read_text())["plan"]
+    # drift.yml against the same (changed) profile
+    report_dir = vm.inventory.parent / "drift-deferred"
+    drift = run_playbook(vm, "drift.yml", "drift-deferred", "-e", f"drift_report_dir={report_dir}",
+                         "-e", f"node_picture_dir={report_dir / 'pictures'}", profile=profile)
+    drift["report"] = json.loads((report_dir / "drift.json").read_text())
+    drift["text"] = (report_dir / "drift.txt").read_text()
+    return {"run": run, "before": before, "after": after, "plan": plan, "drift": drift}
+
+
+def test_deferred_change_writes_the_boot_state_and_changes_nothing_that_runs(joined_vm, deferred):
+    vm, run, plan = joined_vm, deferred["run"], deferred["plan"]
+    assert run["recap"]["failed"] == 0 and run["recap"]["changed"] > 0, run["recap"]
+    assert f"PENDING REBOOT on {vm.node}" in run["stdout"]
+    # Not cordoned, drained or rebooted; the kubelet and the kernel run as before.
+    assert f"TASK [{CORDON_TASK}" not in run["stdout"] or "changed:" not in task_section(run["stdout"], CORDON_TASK)
+    assert f"TASK [{DRAIN_TASK}" not in run["stdout"] or "changed:" not in task_section(run["stdout"], DRAIN_TASK)
+    assert deferred["after"]["boots"] == deferred["before"]["boots"]
+    assert deferred["after"]["state"] == deferred["before"]["state"]
+    assert not node_object(vm)["spec"].get("unschedulable")
+    # Written for the next boot: the new kernel arguments and the kubelet's next start.
+    nohz_full = f"nohz_full={plan['cpu']['isolated']}"
+    assert nohz_full in vm.ssh("cat /etc/default/grub.d/90-bot4-hft.cfg").replace('"', " ").split()
+    assert nohz_full not in deferred["after"]["state"]["cmdline"].split(), deferred["after"]["state"]["cmdline"]
+    config = yaml.safe_load(vm.ssh("cat /var/lib/kubelet/config.yaml"))
+    assert config["reservedSystemCPUs"] == plan["cpu"]["reserved"], config
+    record = json.loads(vm.ssh("cat /etc/bot4-hft/tuned.json"))
+    assert record["pending_reboot"] is True
+    assert record["boot_id"] == deferred["before"]["state"]["boot id"]
+
+
+def test_drift_reports_the_deferred_node_pending_its_reboot(joined_vm, deferred):
+    report = deferred["drift"]["report"]
+    assert report["drifted"] == [] and report["pending_reboot"] == [joined_vm.node], report
+    entry = report["nodes"][0]
+    assert entry["status"] == "pending reboot" and entry["boot_state"] == [], entry
+    assert entry["items"] and entry["at_reboot"] == entry["items"]
+    areas = {item["area"] for item in entry["items"]}
+    assert "kernel args" in areas, areas
+    assert f"{joined_vm.node}: pending reboot (" in deferred["drift"]["text"]
+
+
+@pytest.fixture(scope="module")
+def changed(joined_vm, tuned, deferred):
     vm = joined_vm
     profile = node_profiles.changed_profile()
     plan_dir = vm.inventory.parent / "plans-changed"

@@ -116,11 +116,20 @@ def test_a_broken_configuration_is_reported_not_raised(lab, capsys):
 
 
 def test_parts_limit_what_is_read_and_the_record_is_always_read(lab, capsys):
-    assert read(lab, capsys, parts=["affinity"]) == {"record": None, "affinity": read(lab, capsys)["affinity"]}
+    boot_id = "6b0e0c1e-0000-4000-8000-000000000001"
+    expected = {"record": None, "boot_id": boot_id, "affinity": read(lab, capsys)["affinity"]}
+    assert read(lab, capsys, parts=["affinity"]) == expected
     write(lab.root, "/etc/bot4-hft/tuned.json", json.dumps({"plan_sha256": "ab12", "node": "lab-node-1"}))
     assert read(lab, capsys, parts=[])["record"] == {"plan_sha256": "ab12", "node": "lab-node-1"}
     write(lab.root, "/etc/bot4-hft/tuned.json", "{half")
     assert read(lab, capsys, parts=[])["record"] is None
+
+
+def test_the_boot_id_is_read_below_the_root(lab, capsys):
+    write(lab.root, "/proc/sys/kernel/random/boot_id", "0f1e2d3c-0000-4000-8000-00000000000a\n")
+    assert read(lab, capsys, parts=[])["boot_id"] == "0f1e2d3c-0000-4000-8000-00000000000a"
+    (Path(lab.root) / "proc/sys/kernel/random/boot_id").unlink()
+    assert read(lab, capsys, parts=[])["boot_id"] is None
 
 
 def test_the_bootloader_and_the_kubelet_are_read_only_when_asked(lab, capsys):

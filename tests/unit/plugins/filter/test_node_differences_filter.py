@@ -18,7 +18,11 @@ FILTER_DIR = Path(mod.__file__).resolve().parent
 
 
 def test_documented():
-    assert set(mod.FilterModule().filters()) == {"node_differences", "node_unmovable"}
+    assert set(mod.FilterModule().filters()) == {"node_differences", "node_unmovable", "node_status"}
+    data = yaml.safe_load((FILTER_DIR / "node_status.yml").read_text())
+    assert data["DOCUMENTATION"]["name"] == "node_status"
+    assert set(data["DOCUMENTATION"]["options"]) == {"_input", "state", "plan_sha256"}
+    assert set(data["RETURN"]["_value"]["contains"]) == set(mod.node_status([], {}, "ab"))
     data = yaml.safe_load((FILTER_DIR / "node_unmovable.yml").read_text())
     assert data["DOCUMENTATION"]["name"] == "node_unmovable"
     assert set(data["DOCUMENTATION"]["options"]) == {"_input"}
@@ -73,3 +77,22 @@ def test_unmovable_lists_managed_irqs_and_kernel_bound_threads_apart_from_differ
     assert mod.node_unmovable({}) == []
     with pytest.raises(AnsibleFilterError, match="the input is the state"):
         mod.node_unmovable("state")
+
+
+def test_status_reads_the_record_and_boot_id_of_the_state():
+    record = {"plan_sha256": "ab", "pending_reboot": True, "boot_id": "b-1"}
+    item = {"area": "sysctl", "item": "/proc/sys/vm/stat_interval", "expected": "10", "actual": "1"}
+    status = mod.node_status([item], {"record": record, "boot_id": "b-1\n"}, "ab")
+    assert status == {"status": "pending reboot", "pending_reboot": True, "boot_state": [], "at_reboot": [item]}
+    assert mod.node_status([item], {"record": record, "boot_id": "b-2"}, "ab")["status"] == "differs"
+
+
+@pytest.mark.parametrize("items, state, sha, message", [
+    ("items", {}, "ab", "the input is the differences"),
+    ([], "state", "ab", "the argument the state"),
+    ([], {}, "", "plan_sha256 must be the plan's sha256"),
+    ([], {}, None, "plan_sha256 must be the plan's sha256"),
+])
+def test_bad_status_input_is_a_filter_error(items, state, sha, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        mod.node_status(items, state, sha)

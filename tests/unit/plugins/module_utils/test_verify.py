@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.bot4.hft.plugins.module_utils.verify import PARTS, verify
+from ansible_collections.bot4.hft.plugins.module_utils.verify import (
+    PARTS,
+    STATUS_DIFFERS,
+    STATUS_IN_PLAN,
+    STATUS_PENDING,
+    boot_state_item,
+    node_status,
+    pending_reboot,
+    verify,
+)
 
 UNIT = Path(__file__).resolve().parents[2]
 PLAN = json.loads((UNIT / "golden" / "lab__lab.json").read_text())
@@ -289,3 +298,102 @@ def test_a_cpu_of_cpu_offline_that_is_online_is_named_twice():
     # a state read without the offline CPUs (an older reader) is no difference
     del state["offline"]
     assert verify(plan, state) == []
+
+
+# ----------------------------------------------------------- a node pending a reboot (hft_tune_mode=deferred)
+BOOT_ID = "0b8e61f4-5a1c-4d3e-9f00-3c1d2b4a5e6f"
+SHA = "9" * 64
+
+
+def pending_record(**changes):
+    record = {"plan_sha256": SHA, "node": "lab-node-1", "manifest": True, "pending_reboot": True, "boot_id": BOOT_ID}
+    record.update(changes)
+    return record
+
+
+def deferred_state():
+    """A lab node right after a deferred run: the bootloader, the applier, its
+    configuration and boot unit written; the running system untouched."""
+    state = tuned_state()
+    state["cmdline"] = ["BOOT_IMAGE=/boot/vmlinuz-6.1.0-27-amd64", "root=UUID=0a1b", "ro", "quiet"]
+    state["isolated"] = ""
+    state["nohz_full"] = ""
+    state["bootloader"] = {"actions": [], "reboot_required": True}
+    state["runtime"]["report"]["sections"]["sysctl"]["changes"] = [
+        {"path": "/proc/sys/kernel/numa_balancing", "before": "1", "after": "0"}]
+    state["affinity"]["pid1"] = "0-7"
+    state["affinity"]["slices"] = {"system.slice": "0-7", "user.slice": "0-7"}
+    return state
+
+
+def test_a_deferred_node_is_pending_and_every_difference_waits_for_the_reboot():
+    items = verify(PLAN, deferred_state())
+    assert items
+    status = node_status(items, pending_record(), BOOT_ID + "\n", SHA)
+    assert status["status"] == STATUS_PENDING and status["pending_reboot"] is True
+    assert status["boot_state"] == [] and status["at_reboot"] == items
+    got = areas(status["at_reboot"])
+    assert ("isolated set", "/sys/devices/system/cpu/isolated") in got
+    assert ("sysctl", "/proc/sys/kernel/numa_balancing") in got
+    assert ("affinity", "PID 1") in got
+
+
+def test_a_boot_state_changed_by_hand_makes_a_pending_node_differ():
+    state = deferred_state()
+    state["bootloader"]["actions"] = ["write /etc/default/grub.d/90-bot4-hft.cfg"]
+    items = verify(PLAN, state)
+    status = node_status(items, pending_record(), BOOT_ID, SHA)
+    assert status["status"] == STATUS_DIFFERS and status["pending_reboot"] is True
+    assert areas(status["boot_state"]) == [("kernel args", "bootloader configuration")]
+    assert status["at_reboot"] == [i for i in items if i["item"] != "bootloader configuration"]
+
+
+@pytest.mark.parametrize("item", [
+    {"area": "kernel args", "item": "bootloader configuration"},
+    {"area": "runtime", "item": "/usr/local/sbin/bot4-hft-runtime"},
+    {"area": "runtime", "item": "bot4-hft-runtime.service"},
+    {"area": "runtime", "item": "/etc/bot4-hft/runtime.d: section sysctl"},
+    {"area": "runtime", "item": "bot4-hft-runtime --check"},
+    {"area": "kubelet", "item": "cpuManagerPolicy"},
+])
+def test_boot_state_items(item):
+    assert boot_state_item(item)
+
+
+@pytest.mark.parametrize("item", [
+    {"area": "kernel args", "item": "nohz_full=2-3,6-7"},
+    {"area": "isolated set", "item": "/sys/devices/system/cpu/isolated"},
+    {"area": "offline CPUs", "item": "/sys/devices/system/cpu/offline"},
+    {"area": "kernel", "item": "running kernel (uname -v)"},
+    {"area": "runtime", "item": "bot4-hft-runtime.service at boot"},
+    {"area": "hugepages", "item": "/sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages"},
+    {"area": "irq", "item": "error"},
+    {"area": "affinity", "item": "PID 1"},
+    {"area": "kubelet", "item": "checkpoints"},
+])
+def test_differences_a_reboot_resolves(item):
+    assert not boot_state_item(item)
+
+
+@pytest.mark.parametrize("record, boot_id, why", [
+    (None, BOOT_ID, "no record"),
+    (pending_record(pending_reboot=False), BOOT_ID, "not pending"),
+    (pending_record(pending_reboot="true"), BOOT_ID, "a flag that is not the boolean true"),
+    (pending_record(), "11111111-2222-4333-8444-555555555555", "the node has booted since"),
+    (pending_record(boot_id=""), "", "no boot id recorded"),
+    (pending_record(), None, "the boot id could not be read"),
+    (pending_record(plan_sha256="8" * 64), BOOT_ID, "another plan"),
+    ({k: v for k, v in pending_record().items() if k != "boot_id"}, BOOT_ID, "a record without a boot id"),
+])
+def test_a_pending_flag_counts_only_for_the_same_boot_and_plan(record, boot_id, why):
+    assert not pending_reboot(record, boot_id, SHA), why
+    items = verify(PLAN, deferred_state())
+    assert node_status(items, record, boot_id, SHA)["status"] == STATUS_DIFFERS, why
+
+
+def test_a_node_in_its_plan_is_in_plan_and_a_pending_one_without_difference_still_waits():
+    assert node_status([], None, BOOT_ID, SHA) == {"status": STATUS_IN_PLAN, "pending_reboot": False,
+                                                   "boot_state": [], "at_reboot": []}
+    assert node_status([], pending_record(), BOOT_ID, SHA)["status"] == STATUS_PENDING
+    # once rebooted, the stale flag is ignored: the node is in plan
+    assert node_status([], pending_record(), "11111111-2222-4333-8444-555555555555", SHA)["status"] == STATUS_IN_PLAN

@@ -166,7 +166,6 @@ def test_every_workqueue_with_its_own_cpumask_on_the_reserved_cpus(host, plan):
         assert int(mask.replace(",", ""), 16) == int(plan["cpu"]["reserved_mask"], 16), path
 
 
-
 def test_an_interface_created_later_gets_the_reserved_rps_mask(host, plan):
     """The udev rule runs the applier's rps section for an interface that
     appears after boot (as a pod's veth does), once udev has named it."""
@@ -197,6 +196,7 @@ def test_a_workqueue_created_later_gets_the_reserved_cpus(host, plan):
             assert int(mask.replace(",", ""), 16) == int(plan["cpu"]["reserved_mask"].replace(",", ""), 16), name
     finally:
         host.run("udevadm settle --timeout=60; modprobe -r scsi_debug")
+
 
 # Every kernel thread in one round trip: PID, name, whether it is a kernel
 # thread and accepts a new affinity (/proc/PID/stat flags), its CPUs.

@@ -20,6 +20,9 @@ changed tasks, the cordons and the simulated reboots. Figures, not pass/fail:
 compare runs on the same host only, with nothing else running.
 
     bench/fleet.py [--nodes 10 50 100] [--batches 10% 50%] [--forks 10] [--json FILE]
+
+A fleet size may carry its own batch sizes, N:B[,B...]: `--nodes 10:10%,50%,100%
+100:10%` runs three full rolling runs of 10 nodes and one of 100.
 """
 
 from __future__ import annotations
@@ -60,16 +63,17 @@ def run_playbook(hosts: Path, playbook: str, log: Path, forks: int, *extra: str)
     log.write_text(proc.stdout + proc.stderr)
     recap = proc.stdout.split("PLAY RECAP")[-1]
     changed = sum(int(n) for n in re.findall(r"changed=(\d+)", recap))
-    # Each batch has its cordon task: count the nodes it changed.
-    cordons = sum(len(re.findall(r"^changed: \[", block.split("\nTASK [")[0], re.MULTILINE))
-                  for block in proc.stdout.split("TASK [bot4.hft.node_drain : Cordon the node and record why]")[1:])
+    # Each batch has its cordon task: the nodes it changed, batch by batch.
+    per_batch = [len(re.findall(r"^changed: \[", block.split("\nTASK [")[0], re.MULTILINE))
+                 for block in proc.stdout.split("TASK [bot4.hft.node_drain : Cordon the node and record why]")[1:]]
     return {"rc": proc.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "changed": changed,
-            "cordons": cordons, "log": str(log)}
+            "cordons": sum(per_batch), "cordons_per_batch": [n for n in per_batch if n], "log": str(log)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[10, 50, 100])
+    parser.add_argument("--nodes", nargs="+", default=["10", "50", "100"],
+                        help="fleet sizes, each N or N:B[,B...] with its own batch sizes")
     parser.add_argument("--batches", nargs="+", default=["10%", "50%"])
     parser.add_argument("--forks", type=int, default=10)
     parser.add_argument("--cluster", default="bench-fleet", help="the lab cluster's name (started and stopped here)")
@@ -88,12 +92,15 @@ def main() -> int:
     results = []
     try:
         version = json.loads(fleetctl.kubectl(kubectl, kubeconfig, "version", "-o", "json"))["serverVersion"]["gitVersion"]
-        for count in args.nodes:
+        for spec in args.nodes:
+            count_text, _, batch_text = spec.partition(":")
+            count = int(count_text)
+            batches = batch_text.split(",") if batch_text else args.batches
             names = [fleetctl.node_name(i) for i in range(1, count + 1)]
             fleetctl.kubectl(kubectl, kubeconfig, "apply", "--server-side", "--field-manager=bot4-bench", "-f", "-",
                              stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                "items": fleetctl.kwok_objects(names, version, 2)}))
-            for batch in args.batches:
+            for batch in batches:
                 hosts = fleetctl.build_fleet(work / str(count), count, kubeconfig)
                 roots = [work / str(count) / "nodes" / name for name in names]
                 boots = sum(fleetctl.load_sim(root)["boots"] for root in roots)
@@ -105,8 +112,8 @@ def main() -> int:
                 print_row(row)
             boots = sum(fleetctl.load_sim(root)["boots"] for root in roots)
             row = run_playbook(hosts, "tune_nodes.yml", work / f"{count}-noop.log", args.forks,
-                               "-e", f"hft_tune_batch={args.batches[-1]}", "-e", "node_picture_enabled=false")
-            row.update(nodes=count, run="no-op run", batch=args.batches[-1],
+                               "-e", f"hft_tune_batch={batches[-1]}", "-e", "node_picture_enabled=false")
+            row.update(nodes=count, run="no-op run", batch=batches[-1],
                        reboots=sum(fleetctl.load_sim(root)["boots"] for root in roots) - boots)
             results.append(row)
             print_row(row)
@@ -131,7 +138,8 @@ def main() -> int:
 def print_row(row: dict) -> None:
     print(f"N={row['nodes']:>4} {row['run']:<17} batch {row['batch']:>4}: {row['wall_s']:7.1f} s wall, "
           f"{row['cpu_s']:7.1f} s CPU ({row['cpu_s'] / row['nodes']:.2f} s/node), changed {row['changed']}, "
-          f"cordons {row['cordons']}, reboots {row['reboots']}, rc {row['rc']}", flush=True)
+          f"cordons {row['cordons']} {row['cordons_per_batch'] or ''}, reboots {row['reboots']}, rc {row['rc']}",
+          flush=True)
 
 
 if __name__ == "__main__":

@@ -51,15 +51,17 @@ RUNNING = {
     "irq default": "cat /proc/irq/default_smp_affinity",
     "pid 1": "grep Cpus_allowed_list /proc/1/status",
     "kubelet": "systemctl show kubelet -p MainPID -p NRestarts -p ActiveState",
-    "cpu manager": "cat /var/lib/kubelet/cpu_manager_state",
+    "cpu manager policy": "grep -o '\"policyName\":\"[a-z]*\"' /var/lib/kubelet/cpu_manager_state",
     "boot id": "cat /proc/sys/kernel/random/boot_id",
 }
 
 
 def running_state(vm) -> dict:
-    marker = "--8<--"
+    marker = "==bot4-hft=="
     out = vm.ssh(f"; echo {marker}; ".join(RUNNING.values()))
-    return dict(zip(RUNNING, (part.strip() for part in out.split(marker))))
+    parts = [part.strip() for part in out.split(marker)]
+    assert len(parts) == len(RUNNING), out
+    return dict(zip(RUNNING, parts))
 
 
 @pytest.fixture(scope="module")

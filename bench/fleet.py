@@ -33,6 +33,7 @@ import os
 import platform
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,17 +56,24 @@ def run_playbook(hosts: Path, playbook: str, log: Path, forks: int, *extra: str)
                ANSIBLE_FORCE_COLOR="0", PATH=f"{venv_bin}:{os.environ.get('PATH', '')}")
     cpu = children_cpu()
     started = time.monotonic()
-    proc = subprocess.run([str(venv_bin / "ansible-playbook"), "-i", str(hosts), "-f", str(forks),
+    # In a session of its own: stopped, the playbook goes with its forks.
+    with subprocess.Popen([str(venv_bin / "ansible-playbook"), "-i", str(hosts), "-f", str(forks),
                            str(REPO / "playbooks" / playbook), *extra],
-                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
+                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
     wall = time.monotonic() - started
     cpu = children_cpu() - cpu
-    log.write_text(proc.stdout + proc.stderr)
-    recap = proc.stdout.split("PLAY RECAP")[-1]
+    log.write_text(stdout + stderr)
+    recap = stdout.split("PLAY RECAP")[-1]
     changed = sum(int(n) for n in re.findall(r"changed=(\d+)", recap))
     # Each batch has its cordon task: the nodes it changed, batch by batch.
     per_batch = [len(re.findall(r"^changed: \[", block.split("\nTASK [")[0], re.MULTILINE))
-                 for block in proc.stdout.split("TASK [bot4.hft.node_drain : Cordon the node and record why]")[1:]]
+                 for block in stdout.split("TASK [bot4.hft.node_drain : Cordon the node and record why]")[1:]]
     return {"rc": proc.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "changed": changed,
             "cordons": sum(per_batch), "cordons_per_batch": [n for n in per_batch if n], "log": str(log)}
 
@@ -79,6 +87,9 @@ def main() -> int:
     parser.add_argument("--cluster", default="bench-fleet", help="the lab cluster's name (started and stopped here)")
     parser.add_argument("--json", help="write the figures here as well")
     args = parser.parse_args()
+    # Stopped with SIGTERM (or SIGINT, which a background job ignores): the
+    # running playbook is killed and the lab cluster stopped (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     sys.path.insert(0, str(FLEETCTL.parent))
     import fleetctl

@@ -58,19 +58,7 @@ def conditions(task: dict) -> list[str]:
 
 def reached(role: Path, entry: Path, inherited: list[str] = (), seen: tuple = ()):
     """(file, task, conditions on the way) for every task reached from ``entry``."""
-    for task in load(entry):
-        if not isinstance(task, dict):
-            continue
-        conds = list(inherited) + conditions(task)
-        yield entry, task, conds
-        for key in ("block", "rescue", "always"):
-            if task.get(key):
-                yield from _walk_list(role, entry, task[key], conds, seen)
-        for key in IMPORTS:
-            if key in task:
-                target = role / "tasks" / (task[key] if isinstance(task[key], str) else task[key]["file"])
-                if target not in seen:
-                    yield from reached(role, target, conds, seen + (target,))
+    yield from _walk_list(role, entry, load(entry), inherited, seen)
 
 
 def _walk_list(role, entry, tasks, inherited, seen):

@@ -101,6 +101,9 @@ def main() -> int:
                         capture_output=True, text=True, check=True)
     kubeconfig = up.stdout.strip().splitlines()[-1]
     results = []
+    header = {"host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                       "load_before": os.getloadavg()},
+              "forks": args.forks, "nodes": args.nodes}
     try:
         version = json.loads(fleetctl.kubectl(kubectl, kubeconfig, "version", "-o", "json"))["serverVersion"]["gitVersion"]
         for spec in args.nodes:
@@ -121,6 +124,7 @@ def main() -> int:
                            reboots=sum(fleetctl.load_sim(root)["boots"] for root in roots) - boots)
                 results.append(row)
                 print_row(row)
+                save(args.json, header, results)
             boots = sum(fleetctl.load_sim(root)["boots"] for root in roots)
             row = run_playbook(hosts, "tune_nodes.yml", work / f"{count}-noop.log", args.forks,
                                "-e", f"hft_tune_batch={batches[-1]}", "-e", "node_picture_enabled=false")
@@ -128,22 +132,25 @@ def main() -> int:
                        reboots=sum(fleetctl.load_sim(root)["boots"] for root in roots) - boots)
             results.append(row)
             print_row(row)
+            save(args.json, header, results)
             row = run_playbook(hosts, "drift.yml", work / f"{count}-drift.log", args.forks,
                                "-e", f"drift_report_dir={work / str(count) / 'drift'}",
                                "-e", "node_picture_enabled=false")
             row.update(nodes=count, run="drift check", batch="-", reboots=0)
             results.append(row)
             print_row(row)
+            save(args.json, header, results)
     finally:
         subprocess.run([sys.executable, str(CLUSTERCTL), "down", "--name", args.cluster, "--purge"],
                        capture_output=True, text=True, check=False)
-    if args.json:
-        Path(args.json).write_text(json.dumps({
-            "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
-                     "load_before": os.getloadavg()},
-            "forks": args.forks, "results": results}, indent=2) + "\n")
     print(f"logs in {work}")
     return 0 if all(r["rc"] == 0 for r in results) else 1
+
+
+def save(path: str | None, header: dict, results: list) -> None:
+    """The figures so far (after every run: a stopped benchmark keeps them)."""
+    if path:
+        Path(path).write_text(json.dumps(dict(header, results=results), indent=2) + "\n")
 
 
 def print_row(row: dict) -> None:

@@ -46,14 +46,19 @@ def load_fleetctl():
     return fleetctl
 
 
-@pytest.fixture(scope="module")
-def fleet(lab_cluster, tmp_path_factory):
+def simulated_fleet(lab_cluster, directory: Path, count: int, namespace_prefix: str, name_prefix: str | None = None):
+    """``count`` simulated nodes below ``directory`` (names from fleetctl, or
+    ``name_prefix``), each with a kwok Node of the same name and two pods in a
+    namespace of their own; yields the fleet, then deletes the pods, while kwok
+    still runs their nodes, and the nodes."""
     fleetctl = load_fleetctl()
-    directory = tmp_path_factory.mktemp("fleet")
-    hosts = fleetctl.build_fleet(directory, NODES, str(lab_cluster.kubeconfig))
-    names = [fleetctl.node_name(i) for i in range(1, NODES + 1)]
+    with pytest.MonkeyPatch.context() as patch:
+        if name_prefix:
+            patch.setattr(fleetctl, "NAME_PREFIX", name_prefix)
+        hosts = fleetctl.build_fleet(directory, count, str(lab_cluster.kubeconfig))
+        names = [fleetctl.node_name(i) for i in range(1, count + 1)]
     version = lab_cluster.kubectl_json("version")["serverVersion"]["gitVersion"]
-    namespace = f"fleet-{uuid.uuid4().hex[:6]}"
+    namespace = f"{namespace_prefix}-{uuid.uuid4().hex[:6]}"
     lab_cluster.apply(fleetctl.kwok_objects(names, version, pods_per_node=2, namespace=namespace))
 
     def pods_running():
@@ -63,9 +68,13 @@ def fleet(lab_cluster, tmp_path_factory):
     wait_until(pods_running, 120, what="two pods running on every fleet node")
     yield {"fleetctl": fleetctl, "dir": directory, "hosts": hosts, "names": names, "namespace": namespace,
            "root": {name: directory / "nodes" / name for name in names}}
-    # The pods first, while kwok still runs their nodes, then the nodes.
     lab_cluster.kubectl("delete", "namespace", namespace, "--timeout=120s", check=False)
     lab_cluster.kubectl("delete", "node", *names, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def fleet(lab_cluster, tmp_path_factory):
+    yield from simulated_fleet(lab_cluster, tmp_path_factory.mktemp("fleet"), NODES, "fleet")
 
 
 def playbook(fleet, name: str, label: str, *args: str) -> dict:

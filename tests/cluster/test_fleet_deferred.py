@@ -30,12 +30,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 
 import pytest
 
-from conftest import wait_until
-from test_fleet import ANNOTATION, FLEETCTL, load_fleetctl, node, playbook, sim
+from test_fleet import ANNOTATION, FLEETCTL, node, playbook, sim, simulated_fleet
 
 NODES = 3
 # Names apart from test_fleet.py's fleet, whose kwok Nodes may still be going.
@@ -46,25 +44,8 @@ RECORD = "etc/bot4-hft/tuned.json"
 
 @pytest.fixture(scope="module")
 def fleet(lab_cluster, tmp_path_factory):
-    fleetctl = load_fleetctl()
-    directory = tmp_path_factory.mktemp("fleet-deferred")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fleetctl, "NAME_PREFIX", PREFIX)
-        hosts = fleetctl.build_fleet(directory, NODES, str(lab_cluster.kubeconfig))
-        names = [fleetctl.node_name(i) for i in range(1, NODES + 1)]
-    version = lab_cluster.kubectl_json("version")["serverVersion"]["gitVersion"]
-    namespace = f"fleet-deferred-{uuid.uuid4().hex[:6]}"
-    lab_cluster.apply(fleetctl.kwok_objects(names, version, pods_per_node=2, namespace=namespace))
-
-    def pods_running():
-        pods = lab_cluster.kubectl_json("get", "pods", "-n", namespace)["items"]
-        return set(names) <= {p["spec"].get("nodeName") for p in pods if p["status"].get("phase") == "Running"}
-
-    wait_until(pods_running, 120, what="two pods running on every fleet node")
-    yield {"fleetctl": fleetctl, "dir": directory, "hosts": hosts, "names": names, "namespace": namespace,
-           "root": {name: directory / "nodes" / name for name in names}}
-    lab_cluster.kubectl("delete", "namespace", namespace, "--timeout=120s", check=False)
-    lab_cluster.kubectl("delete", "node", *names, "--wait=false", check=False)
+    yield from simulated_fleet(lab_cluster, tmp_path_factory.mktemp("fleet-deferred"), NODES, "fleet-deferred",
+                               name_prefix=PREFIX)
 
 
 def runtime_state(fleet, name: str) -> dict:

@@ -1,18 +1,20 @@
 """Invalid profiles are rejected by the main job before anything changes.
 
 Each profile of ../vars/invalid_profiles.yml is merged over the node group's profile
-and handed to playbooks/production.yml against the lab node. Every run must
-fail in preflight with that profile's own field and reason, run no task of the
-tuning play, and change nothing: the bootloader configuration, the sysctl
-files and the collection's own files on the node are byte-identical before
-and after all the runs.
+and handed to playbooks/production.yml against the lab node. All of them go in
+one run: the inventory gets one alias of the node per profile (the node's own
+host variables, in its own groups, with that profile as its hft_profile), so
+the playbook is loaded once and the node is read once per profile. Every alias
+must fail in preflight with its profile's own field and reason, the tuning play
+must not run, and nothing may change: the bootloader configuration, the sysctl
+files and the collection's own files on the node are byte-identical before and
+after the run.
 """
 import copy
 import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
@@ -44,20 +46,30 @@ def snapshot(host):
     return dict(reversed(line.split(None, 1)) for line in lines)
 
 
-def run_case(hostname, index, case):
-    profile = merge(copy.deepcopy(GROUP_PROFILE), case["change"])
-    extra = os.path.join(SCRATCH, f"invalid-profile-{index}.json")
-    with open(extra, "w", encoding="utf-8") as handle:
-        json.dump({"hft_profile": profile}, handle)
-    # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
-    proc = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-         "-i", INVENTORY, "--limit", hostname,
-         "-e", "@" + extra, os.path.join(PROJECT, "playbooks", "production.yml")],
-        capture_output=True, text=True, env=env, timeout=900, check=False)
-    return proc
+def alias(hostname, index):
+    return f"{hostname}-invalid-{index:02d}"
+
+
+def alias_inventory(hostname):
+    """One alias of `hostname` per case: its own host variables (not its
+    groups' variables, which the aliases get from their groups) in its own
+    groups, with the case's profile."""
+    listing = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-inventory"), "-i", INVENTORY, "--list", "--export"],
+        capture_output=True, text=True, timeout=300, check=True)
+    inventory = json.loads(listing.stdout)
+    own = inventory["_meta"]["hostvars"].get(hostname, {})
+    groups = [name for name, group in inventory.items()
+              if name not in ("_meta", "all", "ungrouped") and hostname in group.get("hosts", [])]
+    assert groups, f"{hostname} is in no group of {INVENTORY}"
+    hosts = {}
+    for index, case in enumerate(CASES):
+        profile = merge(copy.deepcopy(GROUP_PROFILE), case["change"])
+        hosts[alias(hostname, index)] = dict(own, hft_profile=profile)
+    path = os.path.join(SCRATCH, "invalid-profiles.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump({"all": {"children": {group: {"hosts": hosts} for group in groups}}}, handle)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +78,22 @@ def baseline(host):
 
 
 @pytest.fixture(scope="module")
-def runs(host, baseline):
+def run(host, baseline):
+    """The one run of every case, and its JSON report."""
     hostname = host.backend.get_hostname()
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(run_case, hostname, i, case) for i, case in enumerate(CASES)]
-        return [f.result() for f in futures]
+    aliases = alias_inventory(hostname)
+    # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+               ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
+    # Four at a time, as many as the node's sshd takes at once without dropping any.
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+         "-i", INVENTORY, "-i", aliases, "--forks", "4",
+         "--limit", ",".join(alias(hostname, i) for i in range(len(CASES))),
+         os.path.join(PROJECT, "playbooks", "production.yml")],
+        capture_output=True, text=True, env=env, timeout=1800, check=False)
+    assert proc.returncode != 0, f"the run of the invalid profiles succeeded\n{proc.stdout[-3000:]}"
+    return {"hostname": hostname, "report": json.loads(proc.stdout), "stdout": proc.stdout}
 
 
 def test_enough_distinct_invalid_profiles():
@@ -79,14 +102,13 @@ def test_enough_distinct_invalid_profiles():
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[c["name"] for c in CASES])
-def test_rejected_with_its_own_message_before_any_change(host, runs, index):
-    case, proc = CASES[index], runs[index]
-    assert proc.returncode != 0, f"{case['name']}: the run succeeded\n{proc.stdout[-3000:]}"
-    report = json.loads(proc.stdout)
-    hostname = host.backend.get_hostname()
-    failed = [(task["task"]["name"], task["hosts"][hostname])
+def test_rejected_with_its_own_message_before_any_change(run, index):
+    case, report = CASES[index], run["report"]
+    name_of = alias(run["hostname"], index)
+    assert name_of in report["stats"], f"{case['name']}: {name_of} did not run\n{run['stdout'][-3000:]}"
+    failed = [(task["task"]["name"], task["hosts"][name_of])
               for play in report["plays"] for task in play["tasks"]
-              if task["hosts"].get(hostname, {}).get("failed")]
+              if task["hosts"].get(name_of, {}).get("failed")]
     assert len(failed) == 1, f"{case['name']}: failed tasks {[name for name, _unused in failed]}"
     name, result = failed[0]
     assert name.endswith("preflight : Compute the tuning plan from the profile and the node's topology"), name
@@ -97,9 +119,9 @@ def test_rejected_with_its_own_message_before_any_change(host, runs, index):
     # Preflight is the only play that ran, and it changed nothing.
     plays = [play["play"]["name"] for play in report["plays"]]
     assert not any(p.startswith("Tune the HFT nodes") for p in plays), plays
-    assert report["stats"][hostname]["changed"] == 0, report["stats"]
+    assert report["stats"][name_of]["changed"] == 0, report["stats"]
 
 
-def test_node_files_byte_identical_after_every_rejected_run(host, runs, baseline):
-    assert len(runs) == len(CASES)
+def test_node_files_byte_identical_after_every_rejected_run(host, run, baseline):
+    assert len(run["report"]["stats"]) == len(CASES), sorted(run["report"]["stats"])
     assert snapshot(host) == baseline

@@ -261,6 +261,7 @@ class _Planner:
                 "irqbalance": hk["irqbalance"],
                 "policy": hk["irq_policy"],
             },
+            "rps": rps,
             # systemd slices confined to the reserved CPUs (AllowedCPUs=), by the
             # housekeeping role; verify reads their effective cpusets.
             "cpuset_slices": list(hk["cpuset_slices"]),

@@ -85,7 +85,7 @@ def run(host, baseline):
     # Only the JSON report on stdout: no other callback (e.g. profile_tasks) may print there.
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
                ANSIBLE_CALLBACKS_ENABLED="ansible.posix.json")
-    # Four at a time, as many as the node's sshd takes at once without dropping any.
+    # Four aliases at a time, as many connections to the node as the separate runs made before.
     proc = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
          "-i", INVENTORY, "-i", aliases, "--forks", "4",
